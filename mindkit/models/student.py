@@ -1,0 +1,135 @@
+"""The MIND multi-head student: one head per modality plus one multimodal head.
+
+Each modality's encoder runs only on the samples that have that modality; the multimodal head
+runs only on samples that have every modality (joint fusion). A sample lacking a modality is
+served by the heads of the modalities it has, with no imputation: no gradient from it reaches
+the absent modality's encoder or the multimodal head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from mindkit.data.base import Batch, ModalitySpec
+from mindkit.encoders import build_encoder
+from mindkit.fusion import build_fusion
+from mindkit.models.unimodal import spec_to_dict, to_probs
+
+MM = "mm"  # name of the multimodal head
+
+
+@dataclass
+class StudentOutput:
+    """Per-head logits ``[B, C]`` and masks ``bool[B]`` of the rows each head served.
+
+    Rows a head did not serve hold zeros in ``logits`` and must be ignored (``mask`` False).
+    """
+
+    logits: dict[str, Tensor]
+    mask: dict[str, Tensor]
+
+
+class MultiHeadStudent(nn.Module):
+    ROUTES = ("mm_else_mean", "mean_present")
+
+    def __init__(self, specs: dict[str, ModalitySpec], num_outputs: int, size: str = "xs",
+                 archs: dict[str, str] | None = None, fusion: str = "joint",
+                 fusion_hidden: int = 64, dropout: float = 0.1, multimodal_head: bool = True,
+                 fusion_kwargs: dict | None = None) -> None:
+        super().__init__()
+        if len(specs) < 2 and multimodal_head:
+            raise ValueError("a multimodal head needs at least two modalities")
+        archs = dict(archs or {})
+        unknown = set(archs) - set(specs)
+        if unknown:
+            raise ValueError(f"archs given for unknown modalities {sorted(unknown)}")
+        self.names = sorted(specs)
+        self.specs = {m: specs[m] for m in self.names}
+        self.num_outputs = num_outputs
+        self.encoders = nn.ModuleDict(
+            {m: build_encoder(specs[m], size, archs.get(m)) for m in self.names})
+        self.drop = nn.Dropout(dropout)
+        self.heads = nn.ModuleDict(
+            {m: nn.Linear(self.encoders[m].out_dim, num_outputs) for m in self.names})
+        self.multimodal_head = multimodal_head
+        if multimodal_head:
+            dims = {m: self.encoders[m].out_dim for m in self.names}
+            self.fusion = build_fusion(fusion, dims, hidden=fusion_hidden, dropout=dropout,
+                                       **(fusion_kwargs or {}))
+            self.mm_head = nn.Linear(self.fusion.out_dim, num_outputs)
+        self.config = {
+            "type": "MultiHeadStudent", "specs": {m: spec_to_dict(s) for m, s in specs.items()},
+            "num_outputs": num_outputs, "size": size, "archs": archs, "fusion": fusion,
+            "fusion_hidden": fusion_hidden, "dropout": dropout,
+            "multimodal_head": multimodal_head, "fusion_kwargs": fusion_kwargs or {},
+        }
+
+    @property
+    def head_names(self) -> list[str]:
+        return self.names + ([MM] if self.multimodal_head else [])
+
+    def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
+                lengths: dict[str, Tensor] | None = None) -> StudentOutput:
+        lengths = lengths or {}
+        missing = [m for m in self.names if m not in inputs or m not in present]
+        if missing:
+            raise KeyError(f"student expects modalities {self.names}; inputs or present lack "
+                           f"{missing}")
+        b = next(iter(present.values())).shape[0]
+        ref = next(iter(inputs.values()))
+        logits, masks, feats = {}, {}, {}
+        for m in self.names:
+            p = present[m].to(torch.bool)
+            idx = p.nonzero().flatten()
+            x = inputs[m].index_select(0, idx)
+            lens = lengths[m].index_select(0, idx) if m in lengths else None
+            f = self.encoders[m](x, lens) if idx.numel() else x.new_zeros(
+                0, self.encoders[m].out_dim)
+            feats[m] = (idx, f)
+            out = ref.new_zeros(b, self.num_outputs)
+            logits[m] = out.index_copy(0, idx, self.heads[m](self.drop(f)))
+            masks[m] = p
+        if self.multimodal_head:
+            full = torch.stack([present[m].to(torch.bool) for m in self.names]).all(0)
+            rows = full.nonzero().flatten()
+            out = ref.new_zeros(b, self.num_outputs)
+            if rows.numel():
+                sub = {}
+                for m in self.names:
+                    # position of each complete row inside modality m's encoded subset
+                    pos = torch.cumsum(present[m].long(), 0) - 1
+                    sub[m] = feats[m][1].index_select(0, pos[rows])
+                ones = {m: torch.ones(rows.numel(), dtype=torch.bool, device=rows.device)
+                        for m in self.names}
+                out = out.index_copy(0, rows, self.mm_head(self.fusion(sub, ones)))
+            logits[MM] = out
+            masks[MM] = full
+        return StudentOutput(logits, masks)
+
+    def forward_batch(self, batch: Batch) -> StudentOutput:
+        return self(batch.inputs, batch.present, batch.lengths)
+
+    def route(self, out: StudentOutput, task: str, rule: str = "mm_else_mean") -> tuple[Tensor, list[str]]:
+        """One prediction per sample, as probabilities ``[B, C]``, and the head that served it.
+
+        ``mm_else_mean`` (default): the multimodal head when every modality is present,
+        otherwise the mean of the probabilities of the present modalities' heads (with two
+        modalities, simply the head of the one present). ``mean_present``: always that mean.
+        """
+        if rule not in self.ROUTES:
+            raise ValueError(f"unknown routing rule {rule!r}; use one of {self.ROUTES}")
+        probs = {h: to_probs(v, task) for h, v in out.logits.items()}
+        pres = torch.stack([out.mask[m] for m in self.names], 1).to(probs[self.names[0]].dtype)
+        if (pres.sum(1) == 0).any():
+            raise ValueError("a sample has no modality present; the student cannot predict it")
+        uni = torch.stack([probs[m] for m in self.names], 1)  # [B, M, C]
+        mean = (uni * pres.unsqueeze(-1)).sum(1) / pres.sum(1, keepdim=True)
+        served = ["+".join(m for m, on in zip(self.names, row) if on) for row in pres.bool().tolist()]
+        if rule == "mm_else_mean" and self.multimodal_head:
+            full = out.mask[MM]
+            mean = torch.where(full.unsqueeze(-1), probs[MM], mean)
+            served = [MM if f else s for f, s in zip(full.tolist(), served)]
+        return mean, served

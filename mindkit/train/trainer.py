@@ -1,0 +1,195 @@
+"""One training loop for teachers, students and baselines.
+
+``Trainer(config).fit(model, train, loss_fn, score_fn)`` runs AdamW with a learning-rate
+schedule, evaluates ``score_fn(model)`` (higher is better) after each epoch, stops early when it
+has not improved for ``patience`` epochs, restores the best weights and optionally saves them.
+``loss_fn(model, batch)`` returns a dict of named terms with a ``"total"`` to back-propagate;
+every term is averaged per epoch into the history.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mindkit.data.base import Batch, Split, iterate_batches
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for data order."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20  # maximum number of epochs
+    lr: float = 3e-3  # peak learning rate (AdamW)
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    patience: int = 5  # epochs without a better validation score before stopping
+    scheduler: str = "cosine"  # "cosine" (one warm-up epoch, then cosine decay) or "constant"
+    grad_clip: float | None = 5.0  # max gradient norm, None to disable
+    seed: int = 0
+    min_delta: float = 0.0  # smallest improvement that counts
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in ("cosine", "constant"):
+            raise ValueError(f"unknown scheduler {self.scheduler!r}; use 'cosine' or 'constant'")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+
+
+@dataclass
+class History:
+    records: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = -math.inf
+    stopped_early: bool = False
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.records)
+
+
+class Callback:
+    def on_epoch_end(self, trainer: "Trainer", record: dict) -> None:  # pragma: no cover
+        pass
+
+    def on_fit_end(self, trainer: "Trainer", history: History) -> None:  # pragma: no cover
+        pass
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig | None = None, callbacks: Sequence[Callback] = (),
+                 progress: bool = True, desc: str = "train",
+                 after_backward: Callable[[nn.Module, Batch, dict], None] | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.desc = desc
+        # hook between backward() and step(), e.g. gradient modulation
+        self.after_backward = after_backward
+
+    def _lr_lambda(self, steps_per_epoch: int) -> Callable[[int], float]:
+        cfg = self.config
+        total = max(1, cfg.epochs * steps_per_epoch)
+        warm = min(steps_per_epoch, total // 2) if cfg.scheduler == "cosine" else 0
+
+        def f(step: int) -> float:
+            if cfg.scheduler == "constant":
+                return 1.0
+            if step < warm:
+                return (step + 1) / warm
+            t = (step - warm) / max(1, total - warm)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+        return f
+
+    def fit(self, model: nn.Module, train: Split,
+            loss_fn: Callable[[nn.Module, Batch], dict[str, Tensor]],
+            score_fn: Callable[[nn.Module], float] | None = None,
+            checkpoint: str | Path | None = None) -> History:
+        cfg = self.config
+        if len(train) == 0:
+            raise ValueError(f"cannot train on an empty split {train.name!r}")
+        gen = seed_everything(cfg.seed)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters")
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps = math.ceil(len(train) / cfg.batch_size)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda(steps))
+        hist = History()
+        best_state = None
+        bad_epochs = 0
+        bar = _progress(range(cfg.epochs), self.desc, self.progress)
+        for epoch in bar:
+            model.train()
+            sums: dict[str, float] = {}
+            n_batches = 0
+            t0 = time.perf_counter()
+            data_s = 0.0
+            it = iterate_batches(train, cfg.batch_size, shuffle=True, generator=gen)
+            while True:
+                td = time.perf_counter()
+                batch = next(it, None)
+                data_s += time.perf_counter() - td
+                if batch is None:
+                    break
+                terms = loss_fn(model, batch)
+                loss = terms["total"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"non-finite loss {loss.item()} at epoch {epoch}; lower the learning "
+                        "rate or check the inputs for NaN")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.after_backward is not None:
+                    self.after_backward(model, batch, terms)
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                sched.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.detach())
+                n_batches += 1
+            train_s = time.perf_counter() - t0
+            rec = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_s": train_s,
+                   "data_s": data_s}
+            rec.update({f"train/{k}": v / max(1, n_batches) for k, v in sums.items()})
+            if score_fn is not None:
+                model.eval()
+                with torch.no_grad():
+                    score = float(score_fn(model))
+                rec["val_score"] = score
+                if score > hist.best_score + cfg.min_delta or best_state is None:
+                    hist.best_score, hist.best_epoch = score, epoch
+                    best_state = copy.deepcopy(model.state_dict())
+                    bad_epochs = 0
+                else:
+                    bad_epochs += 1
+            hist.records.append(rec)
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{rec.get('train/total', float('nan')):.3f}",
+                                val=f"{rec.get('val_score', float('nan')):.3f}", refresh=False)
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, rec)
+            if score_fn is not None and bad_epochs >= cfg.patience:
+                hist.stopped_early = True
+                break
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        else:
+            hist.best_epoch = len(hist.records) - 1
+        model.eval()
+        for cb in self.callbacks:
+            cb.on_fit_end(self, hist)
+        if checkpoint is not None:
+            from mindkit.train.checkpoint import save_model
+
+            save_model(model, checkpoint, extra={"train": asdict(cfg),
+                                                 "best_epoch": hist.best_epoch,
+                                                 "best_val_score": hist.best_score})
+        return hist
+
+
+def _progress(it, desc: str, enabled: bool):
+    if not enabled:
+        return it
+    from tqdm.auto import tqdm
+
+    # one update per epoch keeps logs readable under papermill and CI
+    return tqdm(it, desc=desc, leave=True, mininterval=0.5, dynamic_ncols=False, ncols=100)
