@@ -246,6 +246,24 @@ class MultimodalDataset:
                 f"dataset {self.name!r} has no split {split!r}; it has {sorted(self.splits)}"
             ) from None
 
+    def subsample(self, max_per_split: int, seed: int = 0) -> "MultimodalDataset":
+        """A smaller copy (at most ``max_per_split`` samples per split, drawn with ``seed``),
+        for quick runs and tests. Modality availability keeps its proportions on average."""
+        if max_per_split < 1:
+            raise ValueError(f"max_per_split must be at least 1, got {max_per_split}")
+        gen = torch.Generator().manual_seed(seed)
+        splits = {}
+        for sname, split in self.splits.items():
+            if len(split) <= max_per_split:
+                splits[sname] = split
+                continue
+            idx = torch.randperm(len(split), generator=gen)[:max_per_split].sort().values
+            splits[sname] = split.subset(idx)
+        return MultimodalDataset(
+            self.name, self.task, self.class_names, self.modalities, splits, self.synthetic,
+            self.description, {**self.options, "max_per_split": max_per_split}, self.card,
+            self.items)
+
     def save_splits(self, path) -> None:
         """Write the split manifest (item ids per split and modality) as JSON."""
         import json

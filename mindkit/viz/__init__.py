@@ -1,0 +1,15 @@
+"""Figures and notebook helpers."""
+
+from mindkit.viz.data import class_balance, plot_availability, plot_class_balance, plot_examples
+from mindkit.viz.live import LivePlot
+from mindkit.viz.plots import plot_head_comparison, plot_history
+
+__all__ = [
+    "LivePlot",
+    "class_balance",
+    "plot_availability",
+    "plot_class_balance",
+    "plot_examples",
+    "plot_head_comparison",
+    "plot_history",
+]
