@@ -16,8 +16,26 @@ from mindkit.train.trainer import seed_everything
 QUICK_MAX_PER_SPLIT = 240  # samples per split kept when quick=True
 
 
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads: ``threads``, else ``$MINDKIT_THREADS``, else 1.
+
+    The kit's models are small (recurrent steps, tiny convolutions), where each operator is too
+    short to pay for a thread hand-off; and when other processes share the cores, OpenMP's
+    busy-waiting threads slowed a GRU's backward pass by two orders of magnitude in our
+    measurements. One thread is the robust default; raise it for larger models.
+    """
+    import os
+
+    import torch
+
+    n = threads or int(os.environ.get("MINDKIT_THREADS", "1"))
+    torch.set_num_threads(n)
+    return n
+
+
 def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
           dataset_options: dict | None = None) -> tuple[MultimodalDataset, RunDir]:
+    configure_threads()
     seed_everything(seed)
     ds = load(dataset, seed=seed, **(dataset_options or {}))
     if quick:
@@ -38,6 +56,6 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     return ds, run
 
 
-def base_record(ds: MultimodalDataset, seed: int, split: str = "test", **fields) -> dict:
-    """The fields every metric record of a notebook shares."""
-    return {"dataset": ds.display_name, "seed": seed, "split": split, **fields}
+def base_record(ds: MultimodalDataset, seed: int, **fields) -> dict:
+    """The fields every metric record of a notebook shares (evaluators add ``split``)."""
+    return {"dataset": ds.display_name, "seed": seed, **fields}

@@ -8,7 +8,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)  # small models: see mindkit.notebook.configure_threads
 
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split  # noqa: E402
 

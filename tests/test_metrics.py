@@ -235,6 +235,7 @@ def test_metric_records():
     assert [r["metric"] for r in recs] == list(METRICS_BY_TASK["multiclass"])
     for r in recs:
         assert r["dataset"] == "toy" and r["method"] == "mind" and r["n"] == 60
+        assert r["seed"] == 1  # a record field, distinct from the bootstrap's boot_seed
         assert r["ci_low"] <= r["value"] <= r["ci_high"]
     assert metric_records("multiclass", np.zeros(0, int), np.zeros((0, 3)), head="img") == []
     assert metric_records("binary", torch.zeros(0, 1), torch.zeros(0, 1)) == []

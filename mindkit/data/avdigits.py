@@ -48,6 +48,8 @@ where the two unimodal models score 0.76 (image) and 0.75 (audio). Clean: ~0.97 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import numpy as np
@@ -195,7 +197,25 @@ def _check_share(name: str, value) -> float:
     return value
 
 
+def strict_options(builder):
+    """Make ``builder(**options)`` reject unknown options with a TypeError naming the valid ones."""
+    valid = [p for p in inspect.signature(builder).parameters]
+
+    @functools.wraps(builder)
+    def wrapper(**options):
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise TypeError(
+                f"{builder.__module__}: unknown option(s) {unknown}; valid options: "
+                f"{', '.join(valid)}"
+            )
+        return builder(**options)
+
+    return wrapper
+
+
 @DATASETS.register("avdigits")
+@strict_options
 def build(
     *,
     difficulty: str = "default",

@@ -86,7 +86,7 @@ PHENOTYPES = [
 ]
 
 # label weights on the 9 factors: [shared x2 | ts-only x3 | cxr-only x3 | hidden]
-IHM_WEIGHTS = np.array([0.7, 0.6, 0.8, 0.7, 0.7, 0.8, 0.7, 0.7, 0.6])
+IHM_WEIGHTS = np.array([0.5, 0.5, 0.9, 0.8, 0.8, 0.9, 0.8, 0.8, 0.6])
 
 _S_FACTORS, _S_PRESENCE, _S_SPLIT, _S_TS, _S_CXR, _S_LABEL = range(6)
 
@@ -95,10 +95,13 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), 104729, stream])
 
 
+_GH = np.polynomial.hermite_e.hermegauss(80)
+_GH = (_GH[0], _GH[1] / _GH[1].sum())
+
+
 def _intercept(w: np.ndarray, prevalence: float) -> float:
     """Intercept b with E[sigmoid(b + w.z)] = prevalence for z ~ N(0, I) (Gauss-Hermite)."""
-    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
-    weights = weights / weights.sum()
+    nodes, weights = _GH
     sd = float(np.linalg.norm(w))
     lo, hi = -30.0, 30.0
     for _ in range(80):
@@ -147,11 +150,6 @@ class _World:
         for cx in (9.5, 22.5):
             lungs = np.maximum(lungs, _soft((((xx - cx) / 6.5) ** 2 + ((yy - 15) / 11) ** 2)))
         self.lungs = lungs
-        k = np.fft.fftfreq(IMG)
-        self.lowpass = np.exp(-(k[:, None] ** 2 + k[None, : IMG // 2 + 1] ** 2) / (2 * 0.08**2))
-        # std of white noise after the low-pass filter (Parseval), to normalise the texture
-        full = np.exp(-(k[:, None] ** 2 + k[None, :] ** 2) / (2 * 0.08**2))
-        self.tex_std = float(np.sqrt((full**2).mean()))
 
 
 def _soft(r2: np.ndarray, edge: float = 0.15) -> np.ndarray:
@@ -180,19 +178,20 @@ def _make_ts(z: np.ndarray, info: float, noise: float, rng) -> np.ndarray:
     slope = (info * (vis @ w.trend)).astype(f32)[:, None, :]
     jitter = rng.standard_normal((n, 1, N_FEATURES), dtype=f32)
     slope = slope + f32(0.3 * noise) * jitter * (w.trend != 0).any(0).astype(f32)
-    x = base + level + slope * t
+    # AR(1) noise (phi 0.8, stationary std 0.6 * noise), then the signal added in place
+    phi, sd = 0.8, 0.6 * noise
+    e = rng.standard_normal((T_STEPS, n, N_FEATURES), dtype=f32)  # time-major: contiguous steps
+    e[1:] *= f32(sd * np.sqrt(1 - phi**2))
+    e[0] *= f32(sd)
+    for step in range(1, T_STEPS):
+        e[step] += f32(phi) * e[step - 1]
+    x = np.ascontiguousarray(e.transpose(1, 0, 2))
+    x += base
+    x += level
+    x += slope * t
     hours = np.arange(T_STEPS)
     cyc = np.sin(2 * np.pi * hours[:, None] / 24 + w.cycle_phase[None, :]).astype(f32)
     x[:, :, w.cycle_channels] += 0.5 * cyc[None]
-    # AR(1) noise with stationary std 0.6 * noise
-    phi, sd = f32(0.8), f32(0.6 * noise)
-    eps = rng.standard_normal((n, T_STEPS, N_FEATURES), dtype=f32)
-    eps *= sd * f32(np.sqrt(1 - 0.8**2))
-    e = sd * rng.standard_normal((n, N_FEATURES), dtype=f32)
-    x[:, 0] += e
-    for s in range(1, T_STEPS):
-        e = phi * e + eps[:, s]
-        x[:, s] += e
     return x
 
 
@@ -222,12 +221,12 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng) -> np.ndarray:
     img = img + (0.55 - img) * heart
     # left-lung focal opacity: intensity grows with c0 (and s0)
     pos1 = np.stack([rng.uniform(11, 22, n), rng.uniform(6, 12, n)], axis=1).astype(f32)
-    amp1 = 0.45 / (1 + np.exp(-(info * (1.2 * c0 + 0.4 * s0) - 0.5)))
-    img = img + col(amp1) * _gauss_blob(pos1, 2.2, grid) * lungs
+    amp1 = 0.6 / (1 + np.exp(-(info * (1.5 * c0 + 0.4 * s0) - 0.5)))
+    img = img + col(amp1) * _gauss_blob(pos1, 2.5, grid) * lungs
     # right-lung opacity: size grows with c1
     pos2 = np.stack([rng.uniform(9, 20, n), rng.uniform(20, 26, n)], axis=1).astype(f32)
-    r2 = 1.8 * np.exp(0.3 * info * c1)
-    img = img + 0.3 * _gauss_blob(pos2, r2, grid) * lungs
+    r2 = 2.0 * np.exp(0.4 * info * c1)
+    img = img + 0.35 * _gauss_blob(pos2, r2, grid) * lungs
     # basal band ("effusion"): height grows with c2 (and s0); depends on the row only
     h = np.clip(3.0 + 2.0 * info * (c2 + 0.3 * s0), 0.0, 14.0)[:, None]
     band = 1.0 / (1.0 + np.exp(-(grid[None] - (26.5 - h)) / 0.7))
@@ -235,9 +234,8 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng) -> np.ndarray:
     # nuisance: exposure/contrast per patient, smooth texture and pixel noise
     contrast = col(1.0 + 0.12 * noise * rng.standard_normal(n, dtype=f32))
     exposure = col(0.06 * noise * rng.standard_normal(n, dtype=f32))
-    tex = rng.standard_normal((n, IMG, IMG), dtype=f32)
-    tex = np.fft.irfft2(np.fft.rfft2(tex) * w.lowpass, s=(IMG, IMG)).astype(f32)
-    tex /= f32(w.tex_std)
+    low = torch.from_numpy(rng.standard_normal((n, 1, 8, 8), dtype=f32))
+    tex = torch.nn.functional.interpolate(low, size=(IMG, IMG), mode="bicubic")[:, 0].numpy()
     img = (img - 0.4) * contrast + 0.4 + exposure
     img += f32(0.06 * noise) * tex
     img += f32(0.04 * noise) * rng.standard_normal((n, IMG, IMG), dtype=f32)

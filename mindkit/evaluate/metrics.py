@@ -580,15 +580,17 @@ def metric_records(
     *,
     metrics: list[str] | None = None,
     n_boot: int = 1000,
-    alpha: float = 0.05,
-    seed: int = 0,
+    ci_alpha: float = 0.05,
+    boot_seed: int = 0,
     from_probs: bool = False,
     **fields: Any,
 ) -> list[dict[str, Any]]:
     """Tidy records, one per metric, for ``metrics.json`` and pandas.
 
     Each record is ``{**fields, "metric", "value", "ci_low", "ci_high", "n"}``, e.g.
-    ``metric_records("binary", y, logits, dataset="pbc", method="mind", head="mm", seed=0)``.
+    ``metric_records("binary", y, logits, dataset="pbc", method="mind", head="mm", seed=0)``
+    (``seed`` there is a record field: the run's seed; ``boot_seed`` seeds the bootstrap and
+    ``ci_alpha`` sets the CI level, so ``alpha``/``seed`` stay free for record fields).
     With no samples (``N == 0``) the result is ``[]``: a group with no samples has no metric.
     ``n_boot=0`` skips the bootstrap (``ci_low``/``ci_high`` are ``nan``).
     """
@@ -598,12 +600,12 @@ def metric_records(
             f"fields {clash} clash with record keys; reserved: {', '.join(_RESERVED_FIELDS)}"
         )
     names = _resolve_metrics(task, metrics)
-    _check_boot_args(n_boot, alpha)
+    _check_boot_args(n_boot, ci_alpha)
     y = _to_numpy(y_true, "y_true")
     if y.shape and y.shape[0] == 0:
         return []
     cis = bootstrap_ci(
-        task, y, scores, names, n_boot=n_boot, alpha=alpha, seed=seed, from_probs=from_probs
+        task, y, scores, names, n_boot=n_boot, alpha=ci_alpha, seed=boot_seed, from_probs=from_probs
     )
     n = int(y.shape[0])
     return [

