@@ -45,6 +45,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mindkit.data.avdigits import strict_options
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS
 
@@ -421,6 +422,7 @@ _OPTIONS_DOC = """
 
 
 @DATASETS.register("synthetic_ihm")
+@strict_options
 def build_ihm(
     *,
     n_samples: int = 3000,
@@ -457,6 +459,7 @@ build_ihm.__doc__ = (
 
 
 @DATASETS.register("synthetic_pheno")
+@strict_options
 def build_pheno(
     *,
     n_samples: int = 3000,

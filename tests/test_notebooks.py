@@ -1,0 +1,55 @@
+"""Every notebook executes top to bottom through papermill with quick=True."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mindkit.cli import SERIES, execute_notebook
+from mindkit.run import REQUIRED_FIELDS
+
+NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def test_stored_notebooks_are_clean_and_parameterised():
+    for path in sorted(NB_DIR.glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert not any(c.get("outputs") or c.get("execution_count") for c in code), path.name
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
+        src = "".join(tagged[0]["source"])
+        for name in ("dataset", "seed", "quick", "run_dir"):
+            assert f"\n{name} =" in f"\n{src}", f"{path.name}: parameter {name} missing"
+        for line in src.splitlines():
+            if "=" in line:
+                assert "#" in line, f"{path.name}: parameter line without a comment: {line}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("dataset", ["avdigits"])
+def test_series_runs_quick(tmp_path, dataset):
+    run = tmp_path / dataset
+    params = {"dataset": dataset, "seed": 0, "quick": True, "run_dir": str(run)}
+    for name in SERIES:
+        out = execute_notebook(name, run, params)
+        assert out.exists()
+    records = json.loads((run / "metrics.json").read_text())
+    assert {r["notebook"] for r in records} == set(SERIES)
+    for r in records:
+        assert all(f in r for f in REQUIRED_FIELDS), r
+    heads = {r["head"] for r in records if r["notebook"] == "02_mind_distillation"}
+    assert {"mm", "image", "audio", "routed"} <= heads
+    assert {r["method"] for r in records} >= {"teacher", "teacher_ensemble", "mind", "no_kd"}
+    assert len(list((run / "teachers").glob("*.pt"))) == 6
+    assert (run / "students" / "mind.pt").exists() and (run / "splits.json").exists()
+    assert {"01_teachers.png", "02_mind_vs_nokd.png"} <= {p.name for p in run.glob("*.png")}
+
+
+@pytest.mark.notebook
+def test_notebook_02_without_teachers_says_which_notebook_to_run(tmp_path):
+    import papermill as pm
+
+    params = {"dataset": "avdigits", "seed": 0, "quick": True, "run_dir": str(tmp_path)}
+    with pytest.raises(pm.PapermillExecutionError, match="01_teachers"):
+        execute_notebook("02_mind_distillation", tmp_path, params)
