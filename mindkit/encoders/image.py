@@ -28,16 +28,18 @@ class BasicBlock(nn.Module):
 
 
 class ResNetCNN(nn.Module):
-    """Stem conv, then one stage per entry of ``widths`` (stride 2 after the first), each of
-    ``blocks`` basic blocks, then global average pooling to ``out_dim = widths[-1]``."""
+    """Stem conv (stride ``stem_stride``), then one stage per entry of ``widths`` (stride 2
+    after the first), each of ``blocks`` basic blocks, then global average pooling to
+    ``out_dim = widths[-1]``. A stride-2 stem quarters the cost of the full-resolution layers,
+    which dominate on small images such as 28x28 digits."""
 
     def __init__(self, in_channels: int, widths: tuple[int, ...] = (16, 32), blocks: int = 1,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, stem_stride: int = 1) -> None:
         super().__init__()
         if not widths:
             raise ValueError("ResNetCNN needs at least one stage width")
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False),
+            nn.Conv2d(in_channels, widths[0], 3, stem_stride, 1, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(),
         )

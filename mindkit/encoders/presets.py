@@ -15,10 +15,10 @@ SIZES = ("xs", "s", "m", "l")
 # three of these; the student uses a small one.
 PRESETS: dict[str, dict[str, dict]] = {
     "cnn": {
-        "xs": {"widths": (8, 16), "blocks": 1},
-        "s": {"widths": (16, 32), "blocks": 1},
-        "m": {"widths": (16, 32, 64), "blocks": 1},
-        "l": {"widths": (32, 64, 96), "blocks": 1},
+        "xs": {"widths": (8, 16), "blocks": 1, "stem_stride": 2},
+        "s": {"widths": (16, 32), "blocks": 1, "stem_stride": 2},
+        "m": {"widths": (24, 48, 64), "blocks": 1, "stem_stride": 2},
+        "l": {"widths": (32, 64, 96), "blocks": 2, "stem_stride": 1},
     },
     "gru": {
         "xs": {"hidden": 32, "layers": 1},
