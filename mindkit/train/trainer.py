@@ -189,7 +189,12 @@ class Trainer:
 def _progress(it, desc: str, enabled: bool):
     if not enabled:
         return it
-    from tqdm.auto import tqdm
+    import sys
 
-    # one update per epoch keeps logs readable under papermill and CI
-    return tqdm(it, desc=desc, leave=True, mininterval=0.5, dynamic_ncols=False, ncols=100)
+    from tqdm import tqdm
+
+    # a text bar on stdout, updated once per epoch: one line that updates in place in
+    # JupyterLab, and a short readable log under papermill and CI (a widget bar would leave only
+    # its first state in an executed notebook)
+    return tqdm(it, desc=desc, leave=True, file=sys.stdout, mininterval=0, ncols=100,
+                dynamic_ncols=False)
