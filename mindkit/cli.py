@@ -58,7 +58,8 @@ def cmd_run(args) -> int:
     _print_results(table)
     print(f"\n[mindkit] finished in {time.perf_counter() - t0:.0f} s")
     print(f"  executed notebooks: {run_dir / 'notebooks'}")
-    print(f"  results table:      {run_dir / 'results.csv'} (all records: {run_dir / 'metrics.json'})")
+    print(f"  results table:      {run_dir / 'results.csv'}")
+    print(f"  all records:        {run_dir / 'metrics.json'}")
     print(f"  figures:            {', '.join(sorted(p.name for p in run_dir.glob('*.png')))}")
     print(f"  checkpoints:        {run_dir / 'teachers'}, {run_dir / 'students'}")
     return 0

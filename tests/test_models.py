@@ -83,7 +83,8 @@ def test_joint_fusion_refuses_incomplete_rows_unless_zero_fill():
     with pytest.raises(ValueError, match="zero_fill"):
         f(feats, {"a": torch.tensor([True, True]), "b": torch.tensor([True, False])})
     z = JointConcat({"a": 4, "b": 3}, hidden=5, zero_fill=True)
-    assert z(feats, {"a": torch.tensor([True, True]), "b": torch.tensor([True, False])}).shape == (2, 5)
+    mixed = {"a": torch.tensor([True, True]), "b": torch.tensor([True, False])}
+    assert z(feats, mixed).shape == (2, 5)
     with pytest.raises(KeyError, match="joint"):
         FUSIONS.get("nope")
 

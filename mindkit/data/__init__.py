@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+# importing the modules registers their datasets
+from mindkit.data import avdigits as _avdigits  # noqa: F401,E402
+from mindkit.data import synthetic as _synthetic  # noqa: F401,E402
 from mindkit.data.base import (
     Batch,
     ModalitySpec,
@@ -13,10 +16,6 @@ from mindkit.data.base import (
     iterate_batches,
 )
 from mindkit.data.registry import DATASETS, available, load
-
-# importing the modules registers their datasets
-from mindkit.data import avdigits as _avdigits  # noqa: F401,E402
-from mindkit.data import synthetic as _synthetic  # noqa: F401,E402
 
 __all__ = [
     "Batch",

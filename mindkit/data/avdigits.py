@@ -25,9 +25,9 @@ set of sub-options that can also be set one by one (an explicit sub-option overr
 level      pca_energy  blur_sigma   occlusion  noise_std  frame_mask
 =========  ==========  ===========  =========  =========  ==========
 clean      1.0         0.0          0          0.0        0.0
-easy       0.5         0.0          0          0.5        0.1
-medium     0.25        0.0          8          1.0        0.3
-hard       0.15        1.0          12         1.5        0.5
+easy       0.5         0.0          0          0.6        0.2
+medium     0.35        0.0          8          1.2        0.4
+hard       0.25        1.0          10         1.6        0.5
 =========  ==========  ===========  =========  =========  ==========
 
 ``default`` is ``medium``. Image degradation, in order: Gaussian blur (``blur_sigma`` pixels),
@@ -35,9 +35,9 @@ projection onto the top principal components holding ``pca_energy`` of the pixel
 fitted on the train-split images only, as AV-MNIST keeps ~25%), clipping to [0, 1], then one
 ``occlusion`` x ``occlusion`` square patch zeroed at a position drawn per image. Audio: MFCCs are
 standardised per coefficient with train-split statistics only, then additive Gaussian noise of
-``noise_std`` (in standardised units) is added and a ``frame_mask`` share of the valid frames is
-zeroed. All random draws are per item and fixed by ``seed`` (never re-drawn per epoch): the same
-options give identical tensors.
+``noise_std`` (in standardised units) is added and each valid frame is zeroed with probability
+``frame_mask``. All random draws are per item and fixed by ``seed`` (never re-drawn per
+epoch): the same options give identical tensors.
 
 **Measured at the default level** (seed 0, 3,500/750/750 images and 2,100/450/450 clips; from
 the throwaway tuning script the builder was tuned with, not a benchmark): a small CNN on images
@@ -67,9 +67,9 @@ SPLITS = ("train", "val", "test")
 
 LEVELS: dict[str, dict[str, float]] = {
     "clean": dict(pca_energy=1.0, blur_sigma=0.0, occlusion=0, noise_std=0.0, frame_mask=0.0),
-    "easy": dict(pca_energy=0.5, blur_sigma=0.0, occlusion=0, noise_std=0.5, frame_mask=0.1),
-    "medium": dict(pca_energy=0.25, blur_sigma=0.0, occlusion=8, noise_std=1.0, frame_mask=0.3),
-    "hard": dict(pca_energy=0.15, blur_sigma=1.0, occlusion=12, noise_std=1.5, frame_mask=0.5),
+    "easy": dict(pca_energy=0.5, blur_sigma=0.0, occlusion=0, noise_std=0.6, frame_mask=0.2),
+    "medium": dict(pca_energy=0.35, blur_sigma=0.0, occlusion=8, noise_std=1.2, frame_mask=0.4),
+    "hard": dict(pca_energy=0.25, blur_sigma=1.0, occlusion=10, noise_std=1.6, frame_mask=0.5),
 }
 LEVELS["default"] = LEVELS["medium"]
 
@@ -267,7 +267,8 @@ def build(
             (0: none).
         noise_std: std of additive Gaussian noise on the standardised MFCCs, drawn once per frame
             with ``seed``.
-        frame_mask: share of each clip's frames zeroed (seeded per frame).
+        frame_mask: probability that a frame is zeroed (drawn once per frame with ``seed``),
+            i.e. the expected share of each clip's frames that are masked.
         unpaired: ``"all"`` keeps every image-only sample, ``"none"`` keeps paired samples only,
             a float in [0, 1] keeps that share of the image-only samples in each split.
         val_fraction, test_fraction: share of the items (images and clips, per label) in val and

@@ -148,7 +148,8 @@ class Split:
         """Samples that have every modality in ``names``, keeping only those modalities."""
         missing = [m for m in names if m not in self.inputs]
         if missing:
-            raise KeyError(f"split {self.name!r} has no modality {missing}; it has {self.modalities}")
+            raise KeyError(
+                f"split {self.name!r} has no modality {missing}; it has {self.modalities}")
         keep = torch.ones(len(self), dtype=torch.bool)
         for m in names:
             keep &= self.present[m]
@@ -217,7 +218,8 @@ class MultimodalDataset:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"dataset {self.name!r}: unknown task {self.task!r}; use one of {TASKS}")
+            raise ValueError(
+                f"dataset {self.name!r}: unknown task {self.task!r}; use one of {TASKS}")
         for sname, split in self.splits.items():
             if sorted(split.inputs) != sorted(self.modalities):
                 raise ValueError(

@@ -167,7 +167,8 @@ def teacher_val_scores(ensembles: dict[str, TeacherEnsemble], dataset: Multimoda
 
 
 def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemble] | None,
-                  alpha: float = 0.5, T: float = 2.0, head_weights: dict[str, float] | str = "uniform",
+                  alpha: float = 0.5, T: float = 2.0,
+                  head_weights: dict[str, float] | str = "uniform",
                   size: str = "xs", archs: dict[str, str] | None = None, fusion: str = "joint",
                   config: TrainConfig | None = None, checkpoint: str | Path | None = None,
                   callbacks: Sequence[Callback] = (), progress: bool = True,

@@ -112,7 +112,8 @@ class MultiHeadStudent(nn.Module):
     def forward_batch(self, batch: Batch) -> StudentOutput:
         return self(batch.inputs, batch.present, batch.lengths)
 
-    def route(self, out: StudentOutput, task: str, rule: str = "mm_else_mean") -> tuple[Tensor, list[str]]:
+    def route(self, out: StudentOutput, task: str, rule: str = "mm_else_mean"
+              ) -> tuple[Tensor, list[str]]:
         """One prediction per sample, as probabilities ``[B, C]``, and the head that served it.
 
         ``mm_else_mean`` (default): the multimodal head when every modality is present,
@@ -127,7 +128,8 @@ class MultiHeadStudent(nn.Module):
             raise ValueError("a sample has no modality present; the student cannot predict it")
         uni = torch.stack([probs[m] for m in self.names], 1)  # [B, M, C]
         mean = (uni * pres.unsqueeze(-1)).sum(1) / pres.sum(1, keepdim=True)
-        served = ["+".join(m for m, on in zip(self.names, row) if on) for row in pres.bool().tolist()]
+        served = ["+".join(m for m, on in zip(self.names, row) if on)
+                  for row in pres.bool().tolist()]
         if rule == "mm_else_mean" and self.multimodal_head:
             full = out.mask[MM]
             mean = torch.where(full.unsqueeze(-1), probs[MM], mean)
