@@ -150,7 +150,7 @@ def test_generation_is_fast():
 
     start = time.perf_counter()
     md.load("synthetic_pheno", n_samples=3000)
-    assert time.perf_counter() - start < 5.0  # < 2 s on an idle machine; slack for busy CI
+    assert time.perf_counter() - start < 10.0  # ~0.4 s on an idle machine; slack for busy CI
 
 
 def test_unknown_option_raises_type_error_naming_options():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 from pathlib import Path
 from typing import Callable
 
@@ -10,6 +12,23 @@ from mindkit.data.base import MultimodalDataset
 from mindkit.registry import Registry
 
 DATASETS: Registry[Callable[..., MultimodalDataset]] = Registry("dataset")
+
+
+def strict_options(builder):
+    """Make ``builder(**options)`` reject unknown options with a TypeError naming the valid ones."""
+    valid = [p for p in inspect.signature(builder).parameters]
+
+    @functools.wraps(builder)
+    def wrapper(**options):
+        unknown = sorted(set(options) - set(valid))
+        if unknown:
+            raise TypeError(
+                f"{builder.__module__}: unknown option(s) {unknown}; valid options: "
+                f"{', '.join(valid)}"
+            )
+        return builder(**options)
+
+    return wrapper
 
 
 def available() -> list[str]:

@@ -40,9 +40,9 @@ unimodal logits, evaluated on the *paired* test samples (225 at n_samples=3000).
 model trained on the paired train samples only: 0.79); ``synthetic_pheno`` macro AUROC ts 0.68,
 cxr 0.64, late fusion 0.72. With n_samples=20000 (seed 0, 1,500 paired test samples):
 ihm 0.75 / 0.71 / 0.81, pheno 0.74 / 0.68 / 0.78. With 225 paired test samples (~27 deaths)
-the ihm figures move by several points from seed to seed. The Bayes-style ceiling (a model of the true
-factors) is ~0.79 for the factors each modality shows and ~0.88 for both (ihm), so there is
-headroom for better encoders than these summaries.
+the ihm figures move by several points from seed to seed. The ceiling (a logistic model of the
+true factors) is ~0.79 for the factors either modality shows and ~0.88 for both (ihm), so there
+is headroom for better encoders than these summaries.
 """
 
 from __future__ import annotations
@@ -50,9 +50,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.data.avdigits import strict_options
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
-from mindkit.data.registry import DATASETS
+from mindkit.data.registry import DATASETS, strict_options
 
 T_STEPS, N_FEATURES, IMG = 48, 76, 32
 N_SHARED, N_TS, N_CXR, N_HIDDEN = 2, 3, 3, 1
