@@ -38,8 +38,8 @@ def results_table(run_dir: Path):
     if df.empty:
         raise FileNotFoundError(f"no metrics.json records in {run_dir}")
     d = df[(df["split"] == "test") & df["metric"].isin(["accuracy", "auroc", "macro_f1", "auprc"])]
-    cols = [c for c in ("notebook", "dataset", "method", "model", "head", "group", "metric", "value",
-                        "ci_low", "ci_high", "n", "params") if c in d]
+    cols = [c for c in ("notebook", "dataset", "method", "model", "head", "group", "metric",
+                        "value", "ci_low", "ci_high", "n", "params") if c in d]
     return d[cols].reset_index(drop=True)
 
 

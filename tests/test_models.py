@@ -128,3 +128,19 @@ def test_checkpoint_round_trip(tmp_path, toy_dataset):
             assert all(torch.allclose(o1.logits[h], o2.logits[h]) for h in o1.logits)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_token_encoder_ignores_padding_and_round_trips(tmp_path):
+    from mindkit.data.base import ModalitySpec
+
+    spec = ModalitySpec("notes", "tokens", (10,), True, "", vocab_size=50)
+    net = UnimodalNet(spec, 2, "xs").eval()
+    x = torch.tensor([[5, 7, 9, 0, 0, 0, 0, 0, 0, 0]])
+    x2 = x.clone()
+    x2[0, 3:] = 11  # tokens past the true length
+    lens = torch.tensor([3])
+    assert torch.allclose(net(x, lens), net(x2, lens), atol=1e-5)
+    loaded = load_model(save_model(net, tmp_path / "tok"))
+    assert torch.allclose(net(x, lens), loaded(x, lens))
+    with pytest.raises(ValueError, match="vocab_size"):
+        ModalitySpec("notes", "tokens", (10,), True)

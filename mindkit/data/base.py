@@ -28,7 +28,8 @@ class ModalitySpec:
 
     ``shape`` is the per-sample tensor shape: ``(C, H, W)`` for images, ``(max_len, features)``
     for sequences/time series (padded; true lengths in ``Split.lengths``), ``(features,)`` for
-    tabular data. ``variable_length`` says whether ``Split.lengths`` holds this modality.
+    tabular data, ``(max_len,)`` long token ids for ``tokens`` (id 0 is padding; ids run below
+    ``vocab_size``). ``variable_length`` says whether ``Split.lengths`` holds this modality.
     """
 
     name: str
@@ -36,18 +37,23 @@ class ModalitySpec:
     shape: tuple[int, ...]
     variable_length: bool = False
     description: str = ""
+    vocab_size: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in MODALITY_KINDS:
             raise ValueError(
                 f"modality {self.name!r}: unknown kind {self.kind!r}; use one of {MODALITY_KINDS}"
             )
+        if self.kind == "tokens" and self.vocab_size < 2:
+            raise ValueError(f"modality {self.name!r}: a tokens modality needs vocab_size >= 2")
 
     @property
     def channels(self) -> int:
         """Input channels (images) or features per step (sequences) or features (tabular)."""
         if self.kind == "image":
             return self.shape[0]
+        if self.kind == "tokens":
+            return self.vocab_size
         return self.shape[-1]
 
 

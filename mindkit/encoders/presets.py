@@ -6,7 +6,7 @@ from torch import nn
 
 from mindkit.data.base import ModalitySpec
 from mindkit.encoders.image import ResNetCNN
-from mindkit.encoders.sequence import RNNEncoder, TransformerEncoder
+from mindkit.encoders.sequence import RNNEncoder, TokenEncoder, TransformerEncoder
 from mindkit.encoders.tabular import TabularMLP
 
 SIZES = ("xs", "s", "m", "l")
@@ -69,6 +69,11 @@ def build_encoder(spec: ModalitySpec, size: str = "s", arch: str | None = None,
     if size not in PRESETS[arch]:
         raise ValueError(f"unknown size {size!r} for {arch}; use one of {sorted(PRESETS[arch])}")
     kw = dict(PRESETS[arch][size])
+    if spec.kind == "tokens":
+        # embeddings as wide as the body's input, then the sequence body over them
+        embed = kw.get("d_model", kw.get("hidden", 32))
+        inner = ModalitySpec(spec.name, "sequence", (spec.shape[0], embed), True)
+        return TokenEncoder(spec.vocab_size, embed, build_encoder(inner, size, arch, dropout))
     if arch == "cnn":
         return ResNetCNN(spec.channels, dropout=dropout, **kw)
     if arch in ("gru", "lstm"):

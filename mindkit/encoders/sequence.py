@@ -55,6 +55,24 @@ class RNNEncoder(nn.Module):
         return masked_mean(h, mask)
 
 
+class TokenEncoder(nn.Module):
+    """Token ids ``[B, T]`` (0 = padding) -> embeddings -> a sequence encoder -> features."""
+
+    def __init__(self, vocab_size: int, embed_dim: int, body: nn.Module) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.body = body
+        self.out_dim = body.out_dim
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if x.dim() != 2 or x.dtype not in (torch.long, torch.int32, torch.int64):
+            raise ValueError(f"TokenEncoder expects long token ids [B, T], got {x.dtype} "
+                             f"{tuple(x.shape)}")
+        if lengths is None:
+            lengths = (x != 0).sum(1).clamp_min(1)
+        return self.body(self.embed(x.long()), lengths)
+
+
 class TransformerEncoder(nn.Module):
     """Linear input projection, learned positions, pre-norm Transformer layers, masked mean."""
 

@@ -99,9 +99,10 @@ class TeacherEnsemble(nn.Module):
 
 def spec_to_dict(spec: ModalitySpec) -> dict:
     return {"name": spec.name, "kind": spec.kind, "shape": list(spec.shape),
-            "variable_length": spec.variable_length, "description": spec.description}
+            "variable_length": spec.variable_length, "description": spec.description,
+            "vocab_size": spec.vocab_size}
 
 
 def spec_from_dict(d: dict) -> ModalitySpec:
     return ModalitySpec(d["name"], d["kind"], tuple(d["shape"]), d.get("variable_length", False),
-                        d.get("description", ""))
+                        d.get("description", ""), d.get("vocab_size", 0))
