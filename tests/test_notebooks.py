@@ -26,11 +26,25 @@ def test_stored_notebooks_are_clean_and_parameterised():
                 assert "#" in line, f"{path.name}: parameter line without a comment: {line}"
 
 
+MODALITIES = {"avdigits": {"image", "audio"}, "synthetic_ihm": {"ts", "cxr"},
+              "synthetic_pheno": {"ts", "cxr"}, "pbc": {"tab", "labs"}, "mimic_ihm": {"ts", "cxr"}}
+
+
+def _options(dataset: str, tmp_path: Path) -> dict:
+    if dataset != "mimic_ihm":
+        return {}
+    from mindkit.data.mimic_fake import make_fake_mimic_tree
+
+    fake = make_fake_mimic_tree(tmp_path / "fake_mimic", n_stays=200, seed=0)
+    return {**fake.options, "cache_dir": str(tmp_path / "cache"), "progress": False}
+
+
 @pytest.mark.notebook
-@pytest.mark.parametrize("dataset", ["avdigits", "synthetic_ihm"])
+@pytest.mark.parametrize("dataset", sorted(MODALITIES))
 def test_series_runs_quick(tmp_path, dataset):
     run = tmp_path / dataset
-    params = {"dataset": dataset, "seed": 0, "quick": True, "run_dir": str(run)}
+    params = {"dataset": dataset, "seed": 0, "quick": True, "run_dir": str(run),
+              "dataset_options": _options(dataset, tmp_path)}
     for name in SERIES:
         out = execute_notebook(name, run, params)
         assert out.exists()
@@ -39,8 +53,7 @@ def test_series_runs_quick(tmp_path, dataset):
     for r in records:
         assert all(f in r for f in REQUIRED_FIELDS), r
     heads = {r["head"] for r in records if r["notebook"] == "02_mind_distillation"}
-    mods = {"avdigits": {"image", "audio"}, "synthetic_ihm": {"ts", "cxr"}}[dataset]
-    assert {"mm", "routed"} | mods <= heads
+    assert {"mm", "routed"} | MODALITIES[dataset] <= heads
     assert {r["method"] for r in records} >= {"teacher", "teacher_ensemble", "mind", "no_kd"}
     assert len(list((run / "teachers").glob("*.pt"))) == 6
     assert (run / "students" / "mind.pt").exists() and (run / "splits.json").exists()

@@ -36,6 +36,10 @@ def predict_unimodal(model: UnimodalNet | TeacherEnsemble, split: Split, task: s
         raise ValueError(f"split {split.name!r} has samples without {m!r}; select them first "
                          f"with split.only_modalities([{m!r}])")
     model.eval()
+    if len(split) == 0:  # e.g. a test split where no sample has this modality
+        n_out = model.members[0].num_outputs if isinstance(model, TeacherEnsemble) \
+            else model.num_outputs
+        return torch.zeros(0, n_out)
     out = []
     for b in iterate_batches(split, batch_size):
         x, lens = b.inputs[m], b.lengths.get(m)

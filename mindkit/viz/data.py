@@ -51,6 +51,8 @@ def plot_examples(ds: MultimodalDataset, split: str = "train", n: int = 6, seed:
 def _label_text(ds: MultimodalDataset, y) -> str:
     if ds.task == "multiclass":
         return f"y={ds.class_names[int(y)]}"
+    if ds.task == "binary":
+        return f"y={int(y.reshape(-1)[0] > 0.5)}"
     on = [ds.class_names[j] for j in (y > 0.5).nonzero().flatten().tolist()]
     return "y=" + (",".join(n[:10] for n in on[:2]) + ("..." if len(on) > 2 else "") or "none")
 
