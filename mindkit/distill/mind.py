@@ -47,18 +47,29 @@ class MindLoss:
     head does not serve are ignored). A head with no rows in the batch contributes exactly 0.
     """
 
-    def __init__(self, task: str, alpha: float = 0.5, T: float = 2.0,
+    def __init__(self, task: str, alpha: float | dict[str, float] = 0.5, T: float = 2.0,
                  head_weights: dict[str, float] | None = None) -> None:
-        if not 0.0 <= alpha <= 1.0:
+        alphas = alpha.values() if isinstance(alpha, dict) else [alpha]
+        if not all(0.0 <= a <= 1.0 for a in alphas):
             raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         if T <= 0:
             raise ValueError(f"temperature T must be positive, got {T}")
-        self.task, self.alpha, self.T = task, float(alpha), float(T)
+        # a dict gives each head its own alpha (heads it does not name use 0: no KD)
+        self.alpha = dict(alpha) if isinstance(alpha, dict) else float(alpha)
+        self.task, self.T = task, float(T)
         self.head_weights = dict(head_weights or {})
+
+    def alpha_for(self, head: str) -> float:
+        return self.alpha.get(head, 0.0) if isinstance(self.alpha, dict) else self.alpha
+
+    @property
+    def uses_kd(self) -> bool:
+        return any(a > 0 for a in (self.alpha.values() if isinstance(self.alpha, dict)
+                                   else [self.alpha]))
 
     def __call__(self, out: StudentOutput, y: Tensor,
                  targets: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
-        if self.alpha > 0 and targets is None:
+        if self.uses_kd and targets is None:
             raise ValueError("MIND with alpha > 0 needs teacher targets for every head")
         ref = next(iter(out.logits.values()))
         total = ref.new_zeros(())
@@ -72,14 +83,15 @@ class MindLoss:
             s = logits[rows]
             lt = task_loss(self.task, s, y[rows])
             terms[f"task/{head}"] = lt.detach()
-            term = (1 - self.alpha) * lt
-            if self.alpha > 0:
+            alpha = self.alpha_for(head)
+            term = (1 - alpha) * lt
+            if alpha > 0:
                 if head not in targets:
                     raise KeyError(f"no teacher target for head {head!r}; targets hold "
                                    f"{sorted(targets)}")
                 lk = kd_loss(self.task, s, targets[head][rows], self.T)
                 terms[f"kd/{head}"] = lk.detach()
-                term = term + self.alpha * lk
+                term = term + alpha * lk
             total = total + lam * term
         terms["total"] = total
         return terms

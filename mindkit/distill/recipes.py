@@ -176,7 +176,9 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
                   size: str = "xs", archs: dict[str, str] | None = None, fusion: str = "joint",
                   config: TrainConfig | None = None, checkpoint: str | Path | None = None,
                   callbacks: Sequence[Callback] = (), progress: bool = True,
-                  desc: str = "student") -> tuple[MultiHeadStudent, History, dict]:
+                  desc: str = "student", student: torch.nn.Module | None = None,
+                  targets: dict[str, Tensor] | None = None, train_split: Split | None = None
+                  ) -> tuple[MultiHeadStudent, History, dict]:
     """Train a multi-head student with the MIND loss (``alpha=0``: the no-KD student).
 
     ``head_weights``: a dict per head, or ``"uniform"``, ``"proportional"`` / ``"inverse"``
@@ -184,11 +186,18 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
     Teacher targets on the training split are computed once (:class:`TeacherCache`).
     Model selection: the routed prediction's primary metric on the whole validation split.
     Returns the student, its history and a dict of what was used (head weights, cache seconds).
+
+    Baselines and ablations reuse this loop: ``student`` replaces the default multi-head
+    student (any model with ``forward_batch``/``route``/``head_names``), ``targets`` replaces the
+    ensembles' soft targets (head -> ``[N_train, C]`` probabilities at ``T``), ``train_split``
+    replaces ``dataset["train"]`` (e.g. paired samples only), and ``alpha`` may be a dict per head.
     """
     config = config or TrainConfig()
     task = dataset.task
-    if alpha > 0 and not ensembles:
-        raise ValueError("alpha > 0 needs teacher ensembles; pass alpha=0 for the no-KD student")
+    loss = MindLoss(task, alpha, T)  # validates alpha and T before any work
+    if loss.uses_kd and not ensembles and targets is None:
+        raise ValueError("alpha > 0 needs teacher ensembles (or targets); pass alpha=0 for the "
+                         "no-KD student")
     if isinstance(head_weights, str):
         if head_weights == "uniform":
             head_weights = {}
@@ -197,16 +206,19 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
                 raise ValueError(f"head_weights={head_weights!r} needs teacher ensembles")
             head_weights = modality_informed_weights(teacher_val_scores(ensembles, dataset),
                                                      head_weights)
-    train, val = dataset["train"], dataset["val"]
+    train = dataset["train"] if train_split is None else train_split
+    val = dataset["val"]
     import time
 
     t0 = time.perf_counter()
-    targets = None
-    if alpha > 0:
+    if targets is None and loss.uses_kd:
         targets = TeacherCache.build(ensembles, train, task).soft_targets(T)
+    elif not loss.uses_kd:
+        targets = None
     cache_s = time.perf_counter() - t0
     torch.manual_seed(config.seed)
-    student = MultiHeadStudent(dataset.modalities, dataset.num_outputs, size, archs, fusion)
+    if student is None:
+        student = MultiHeadStudent(dataset.modalities, dataset.num_outputs, size, archs, fusion)
     loss = MindLoss(task, alpha, T, head_weights)
 
     def loss_fn(model, b):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from mindkit.models.student import MultiHeadStudent
+from mindkit.models.student import MultiHeadStudent, SingleHeadStudent
 from mindkit.models.unimodal import UnimodalNet, spec_from_dict
 
 
@@ -22,8 +22,8 @@ def build_model(config: dict) -> nn.Module:
     if kind == "UnimodalNet":
         kw["spec"] = spec_from_dict(kw["spec"])
         return UnimodalNet(**kw)
-    if kind == "MultiHeadStudent":
+    if kind in ("MultiHeadStudent", "SingleHeadStudent"):
         kw["specs"] = {m: spec_from_dict(s) for m, s in kw["specs"].items()}
-        return MultiHeadStudent(**kw)
+        return (MultiHeadStudent if kind == "MultiHeadStudent" else SingleHeadStudent)(**kw)
     raise ValueError(f"unknown model type {kind!r} in config; known: UnimodalNet, "
                      "MultiHeadStudent")

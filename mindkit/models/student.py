@@ -135,3 +135,65 @@ class MultiHeadStudent(nn.Module):
             mean = torch.where(full.unsqueeze(-1), probs[MM], mean)
             served = [MM if f else s for f, s in zip(full.tolist(), served)]
         return mean, served
+
+
+class SingleHeadStudent(nn.Module):
+    """The classic single-head joint-fusion baseline: one prediction from fused features.
+
+    An absent modality's features are handled by the fusion module's ``missing`` rule:
+    ``"zero"`` (zeros plus presence flags, so the model can tell) or ``"learned"`` (a learned
+    per-modality token plus presence flags). Encoders still run only on present rows, so an
+    absent modality's content is never read. Its only head is named ``mm`` and serves every
+    sample that has at least one modality.
+    """
+
+    def __init__(self, specs: dict[str, ModalitySpec], num_outputs: int, size: str = "xs",
+                 archs: dict[str, str] | None = None, fusion: str = "joint",
+                 fusion_hidden: int = 64, dropout: float = 0.1, missing: str = "zero") -> None:
+        super().__init__()
+        archs = dict(archs or {})
+        self.names = sorted(specs)
+        self.num_outputs = num_outputs
+        self.multimodal_head = True
+        self.encoders = nn.ModuleDict(
+            {m: build_encoder(specs[m], size, archs.get(m)) for m in self.names})
+        dims = {m: self.encoders[m].out_dim for m in self.names}
+        self.fusion = build_fusion(fusion, dims, hidden=fusion_hidden, dropout=dropout,
+                                   missing=missing)
+        self.mm_head = nn.Linear(self.fusion.out_dim, num_outputs)
+        self.config = {
+            "type": "SingleHeadStudent", "specs": {m: spec_to_dict(s) for m, s in specs.items()},
+            "num_outputs": num_outputs, "size": size, "archs": archs, "fusion": fusion,
+            "fusion_hidden": fusion_hidden, "dropout": dropout, "missing": missing,
+        }
+
+    @property
+    def head_names(self) -> list[str]:
+        return [MM]
+
+    def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
+                lengths: dict[str, Tensor] | None = None) -> StudentOutput:
+        lengths = lengths or {}
+        b = next(iter(present.values())).shape[0]
+        feats, pres = {}, {}
+        for m in self.names:
+            p = present[m].to(torch.bool)
+            idx = p.nonzero().flatten()
+            full = inputs[m].new_zeros(b, self.encoders[m].out_dim, dtype=torch.float32)
+            if idx.numel():
+                lens = lengths[m].index_select(0, idx) if m in lengths else None
+                full = full.index_copy(0, idx, self.encoders[m](inputs[m].index_select(0, idx),
+                                                                lens))
+            feats[m], pres[m] = full, p
+        any_present = torch.stack(list(pres.values())).any(0)
+        return StudentOutput({MM: self.mm_head(self.fusion(feats, pres))}, {MM: any_present})
+
+    def forward_batch(self, batch: Batch) -> StudentOutput:
+        return self(batch.inputs, batch.present, batch.lengths)
+
+    def route(self, out: StudentOutput, task: str, rule: str = "mm_else_mean"
+              ) -> tuple[Tensor, list[str]]:
+        """The single head serves every sample (``rule`` is accepted for a common interface)."""
+        if not bool(out.mask[MM].all()):
+            raise ValueError("a sample has no modality present; the student cannot predict it")
+        return to_probs(out.logits[MM], task), [MM] * out.logits[MM].shape[0]

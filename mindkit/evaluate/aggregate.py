@@ -1,0 +1,59 @@
+"""Aggregate metric records over seeds.
+
+For each configuration (every key column but ``seed`` and the value columns), the seeds' point
+estimates give a mean, a standard deviation and a t-based 95% CI of the mean across seeds; the
+per-run bootstrap bounds are averaged alongside (``boot_low_mean``, ``boot_high_mean``), so a
+table can show both the spread between seeds and the sampling uncertainty within one run.
+"""
+
+from __future__ import annotations
+
+import math
+
+VALUE_COLUMNS = ("value", "ci_low", "ci_high", "n", "params")
+
+
+def t_quantile(df: int, q: float = 0.975) -> float:
+    """Student-t quantile (scipy when present; exact table for small df otherwise)."""
+    try:
+        from scipy import stats
+
+        return float(stats.t.ppf(q, df))
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365,
+                 8: 2.306, 9: 2.262, 10: 2.228}
+        if q != 0.975:
+            raise
+        return table.get(df, 1.96)
+
+
+def seed_aggregate(records, by: list[str] | None = None):
+    """One row per configuration: ``mean, std, seed_ci_low, seed_ci_high, n_seeds`` and the
+    mean per-run bootstrap bounds. ``by`` defaults to every non-value column except ``seed``.
+    With one seed the across-seed CI is NaN (it cannot be estimated)."""
+    import pandas as pd
+
+    df = pd.DataFrame(list(records)) if not isinstance(records, pd.DataFrame) else records.copy()
+    if df.empty:
+        raise ValueError("no records to aggregate")
+    if "seed" not in df:
+        raise ValueError("records need a 'seed' column to aggregate over seeds")
+    if by is None:
+        by = [c for c in df.columns if c not in VALUE_COLUMNS and c not in ("seed", "notebook")]
+    missing = [c for c in by if c not in df]
+    if missing:
+        raise ValueError(f"cannot group by {missing}: the records have {sorted(df.columns)}")
+    rows = []
+    for key, g in df.groupby(by, dropna=False, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        vals = g["value"].astype(float).dropna()
+        k = len(vals)
+        mean = float(vals.mean()) if k else math.nan
+        std = float(vals.std(ddof=1)) if k > 1 else math.nan
+        half = t_quantile(k - 1) * std / math.sqrt(k) if k > 1 else math.nan
+        rows.append({**dict(zip(by, key)), "mean": mean, "std": std,
+                     "seed_ci_low": mean - half, "seed_ci_high": mean + half, "n_seeds": k,
+                     "boot_low_mean": float(g["ci_low"].astype(float).mean()),
+                     "boot_high_mean": float(g["ci_high"].astype(float).mean()),
+                     "seeds": ",".join(str(s) for s in sorted(g["seed"].unique()))})
+    return pd.DataFrame(rows)

@@ -1,0 +1,36 @@
+import math
+
+import pytest
+
+from mindkit.evaluate.aggregate import seed_aggregate
+
+
+def _rec(method, seed, value, lo, hi):
+    return {"dataset": "d", "method": method, "model": "s", "head": "mm", "metric": "accuracy",
+            "value": value, "ci_low": lo, "ci_high": hi, "seed": seed, "split": "test", "n": 10}
+
+
+def test_seed_aggregate_hand_computed():
+    recs = [_rec("mind", 0, 0.80, 0.70, 0.90), _rec("mind", 1, 0.84, 0.74, 0.94),
+            _rec("mind", 2, 0.86, 0.78, 0.92), _rec("no_kd", 0, 0.5, 0.4, 0.6)]
+    out = seed_aggregate(recs).set_index("method")
+    m = out.loc["mind"]
+    # mean 0.8333..., sample std sqrt(((-1/30)^2 + (1/150)^2 + (2/75)^2) / 2)
+    mean = (0.80 + 0.84 + 0.86) / 3
+    std = math.sqrt(sum((v - mean) ** 2 for v in (0.80, 0.84, 0.86)) / 2)
+    half = 4.302652729911275 * std / math.sqrt(3)  # t(0.975, df=2)
+    assert m["mean"] == pytest.approx(mean)
+    assert m["std"] == pytest.approx(std)
+    assert m["seed_ci_low"] == pytest.approx(mean - half, rel=1e-6)
+    assert m["seed_ci_high"] == pytest.approx(mean + half, rel=1e-6)
+    assert m["boot_low_mean"] == pytest.approx((0.70 + 0.74 + 0.78) / 3)
+    assert m["n_seeds"] == 3 and m["seeds"] == "0,1,2"
+    single = out.loc["no_kd"]
+    assert single["mean"] == 0.5 and math.isnan(single["seed_ci_low"])
+
+
+def test_seed_aggregate_errors():
+    with pytest.raises(ValueError, match="seed"):
+        seed_aggregate([{"value": 1.0, "ci_low": 0, "ci_high": 1}])
+    with pytest.raises(ValueError, match="no records"):
+        seed_aggregate([])
