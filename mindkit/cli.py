@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")
+SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
+NOTEBOOKS = SERIES + ("03_baselines_and_ablations",)
 
 
 def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR
@@ -22,7 +23,7 @@ def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: P
 
     src = notebook_dir / f"{name}.ipynb"
     if not src.exists():
-        raise FileNotFoundError(f"no notebook {src}; the series is {', '.join(SERIES)}")
+        raise FileNotFoundError(f"no notebook {src}; the notebooks are {', '.join(NOTEBOOKS)}")
     out = run_dir / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(notebook_dir),
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dataset", default="avdigits")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--quick", action="store_true", help="tiny subsample and few epochs")
-    r.add_argument("--notebooks", nargs="*", choices=SERIES, help="a subset of the series")
+    r.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS,
+                   help="notebooks to run (default: the demo series 00-02)")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("results", help="print a run folder's test results")
     s.add_argument("run_dir")

@@ -34,3 +34,24 @@ def test_seed_aggregate_errors():
         seed_aggregate([{"value": 1.0, "ci_low": 0, "ci_high": 1}])
     with pytest.raises(ValueError, match="no records"):
         seed_aggregate([])
+
+
+def test_paired_difference_and_claim_table():
+    from mindkit.evaluate.aggregate import claim_table, paired_difference
+
+    recs = []
+    for s, (a, b) in enumerate([(0.8, 0.7), (0.9, 0.85), (0.7, 0.75)]):
+        for method, v in (("mind", a), ("no_kd", b)):
+            r = _rec(method, s, v, v - 0.1, v + 0.1)
+            recs += [{**r, "group": "paired"}, {**r, "head": "routed", "group": "all"}]
+    d = paired_difference(recs, "mind", "no_kd", "accuracy", "routed", "all")
+    diffs = [0.1, 0.05, -0.05]
+    mean = sum(diffs) / 3
+    std = math.sqrt(sum((x - mean) ** 2 for x in diffs) / 2)
+    assert d["diff_mean"] == pytest.approx(mean)
+    assert d["diff_ci_high"] - d["diff_mean"] == pytest.approx(4.302652729911275 * std / 3 ** 0.5)
+    assert d["a_wins"] == 2
+    table = claim_table(recs, "accuracy", [])
+    assert list(table["claim"]) == ["a: KD helps", "a: KD helps"]  # mm/paired, routed/all
+    with pytest.raises(ValueError, match="no common seeds"):
+        paired_difference(recs, "mind", "nope", "accuracy")

@@ -61,6 +61,16 @@ def test_series_runs_quick(tmp_path, dataset):
 
 
 @pytest.mark.notebook
+def test_baselines_notebook_runs_quick(tmp_path):
+    params = {"dataset": "avdigits", "seed": 0, "quick": True, "run_dir": str(tmp_path)}
+    execute_notebook("03_baselines_and_ablations", tmp_path, params)
+    records = json.loads((tmp_path / "metrics.json").read_text())
+    methods = {r["method"] for r in records}
+    assert {"mind", "no_kd", "single_head_zero", "mind_attention", "mm_teacher_kd"} <= methods
+    assert (tmp_path / "03_claims.csv").exists() and (tmp_path / "03_methods.png").exists()
+
+
+@pytest.mark.notebook
 def test_notebook_02_without_teachers_says_which_notebook_to_run(tmp_path):
     import papermill as pm
 

@@ -126,7 +126,7 @@ FACTOR_GROUPS = {
 }
 
 # mortality weights on the 13 factors (order of FACTORS)
-IHM_WEIGHTS = np.array([0.6, 0.5, 0.8, 0.6, 0.8, 0.8, 0.6, 0.6, 0.8, 0.5, 0.8, 0.5, 0.6])
+IHM_WEIGHTS = 1.25 * np.array([0.6, 0.5, 0.8, 0.6, 0.8, 0.8, 0.6, 0.6, 0.8, 0.5, 0.8, 0.5, 0.6])
 
 # phenotype loadings (factor -> weight; every phenotype also loads 0.5 on the hidden factor) and
 # target prevalences, loosely after the MIMIC benchmark's label frequencies
@@ -160,7 +160,7 @@ _PHENO = [
 PHENO_WEIGHTS = np.zeros((len(_PHENO), N_FACTORS))
 for _k, (_load, _) in enumerate(_PHENO):
     for _f, _w in _load.items():
-        PHENO_WEIGHTS[_k, _f] = _w
+        PHENO_WEIGHTS[_k, _f] = 1.3 * _w
 PHENO_WEIGHTS[:, H] = 0.5
 PHENO_PREVALENCE = np.array([p for _, p in _PHENO])
 
@@ -471,17 +471,18 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int) -> np.nd
     heart_w = 4.6 * np.exp(0.11 * info * z[:, S1])
     haze = 0.16 * _sigmoid(1.6 * info * z[:, S0] - 1.0)
     # opacities (consolidation): count, size and intensity grow with C0
-    lam = np.exp(-0.2 + info * (0.65 * z[:, C0] + 0.2 * z[:, S0]))
+    lam = np.exp(-0.1 + info * (0.9 * z[:, C0] + 0.2 * z[:, S0]))
     count = np.minimum(rng.poisson(lam), N_BLOBS)
-    b_side, b_rad, b_ang = rng.integers(0, 2, (n, N_BLOBS)), np.sqrt(u(n, N_BLOBS)), \
-        u(n, N_BLOBS) * 2 * np.pi
-    b_r0 = np.clip(1.5 * np.exp(0.25 * info * z[:, C0, None] + 0.2 * g(n, N_BLOBS)), 0.8, 4.5)
-    b_amp = (0.14 + 0.14 * _sigmoid(1.2 * info * z[:, C0] - 0.3))[:, None] * (
+    # positions: uniform over a lung field, 3 in 4 in its lower half (lobar consolidation)
+    b_side, b_rad = rng.integers(0, 2, (n, N_BLOBS)), np.sqrt(u(n, N_BLOBS))
+    b_ang = u(n, N_BLOBS) * np.pi + np.pi * (u(n, N_BLOBS) < 0.25)
+    b_r0 = np.clip(1.5 * np.exp(0.3 * info * z[:, C0, None] + 0.2 * g(n, N_BLOBS)), 0.8, 4.5)
+    b_amp = (0.08 + 0.24 * _sigmoid(1.6 * info * z[:, C0] - 0.5))[:, None] * (
         0.8 + 0.4 * u(n, N_BLOBS))
     b_harm, b_phase = 0.3 * u(n, N_BLOBS, 2), u(n, N_BLOBS, 2) * 2 * np.pi
     # nodule / mass: probability and size grow with C1; sharp, lobulated edge; upper zones
-    has_mass = u(n) < _sigmoid(-0.8 + 1.6 * info * z[:, C1])
-    m_r = np.clip(1.3 * np.exp(0.35 * info * z[:, C1] + 0.15 * g(n)), 0.8, 4.0)
+    has_mass = u(n) < _sigmoid(-0.6 + 2.0 * info * z[:, C1])
+    m_r = np.clip(1.2 * np.exp(0.4 * info * z[:, C1] + 0.15 * g(n)), 0.8, 4.5)
     m_side, m_x, m_y = rng.integers(0, 2, n), u(n) * 2 - 1, -0.2 - 0.5 * u(n)
     m_harm, m_phase = 0.12 * u(n, 2), u(n, 2) * 2 * np.pi
     # effusion: fluid height grows with C2 (and the respiratory factor); side(s) random
@@ -554,7 +555,7 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int) -> np.nd
         th = np.arctan2(yy - my, xx - mx)
         r = col(m_r) * sc * (1 + col(m_harm[:, 0]) * np.cos(4 * th + col(m_phase[:, 0]))
                              + col(m_harm[:, 1]) * np.cos(5 * th + col(m_phase[:, 1])))
-        finding = finding + 0.3 * col(has_mass) * _soft_step(r - d, 0.25)
+        finding = finding + 0.35 * col(has_mass) * _soft_step(r - d, 0.25)
         img = img + finding * lungs
         for s, (cx, ell, _) in enumerate(lungs_side):
             lat = np.clip((xx - cx) * (1 if s else -1) / ax, 0, 1)

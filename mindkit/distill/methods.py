@@ -192,3 +192,30 @@ for _f in ("late", "attention"):
         fusion_variant(_f))
     _register(f"no_kd_{_f}", f"The no-KD multi-head student with {_f} fusion.")(
         no_kd_fusion_variant(_f))
+
+
+def _early(ctx, kd: bool):
+    """Early fusion: the student's encoders are copied from the teachers of the student's own
+    preset and frozen; only the heads and the fusion layer train."""
+    from mindkit.fusion.modules import freeze_encoders
+
+    ds = ctx.dataset
+    same = {}
+    for m, nets in ctx.teachers.items():
+        match = [n for n in nets if n.size == ctx.student_size]
+        if not match:
+            raise ValueError(f"early fusion needs a {m} teacher of the student's size "
+                             f"{ctx.student_size!r}; teachers have {[n.size for n in nets]}")
+        same[m] = match[0]
+    torch.manual_seed(ctx.config.seed)
+    student = MultiHeadStudent(ds.modalities, ds.num_outputs, ctx.student_size, fusion="early")
+    freeze_encoders(student, same)
+    if kd:
+        return ctx.train(ensembles=ctx.ensembles(), student=student, desc="mind_early")
+    return ctx.train(ensembles=None, alpha=0.0, student=student, desc="no_kd_early")
+
+
+_register("mind_early", "MIND with early fusion (frozen pre-trained encoders).")(
+    lambda ctx: _early(ctx, True))
+_register("no_kd_early", "The no-KD student with early fusion (frozen pre-trained encoders).")(
+    lambda ctx: _early(ctx, False))

@@ -57,3 +57,61 @@ def seed_aggregate(records, by: list[str] | None = None):
                      "boot_high_mean": float(g["ci_high"].astype(float).mean()),
                      "seeds": ",".join(str(s) for s in sorted(g["seed"].unique()))})
     return pd.DataFrame(rows)
+
+
+def paired_difference(records, method_a: str, method_b: str, metric: str, head: str = "routed",
+                      group: str = "all") -> dict:
+    """Mean over seeds of ``value(a) - value(b)`` on the same seed (same split, same teachers),
+    with a t-based 95% CI across seeds; NaN bounds with a single seed."""
+    import pandas as pd
+
+    df = pd.DataFrame(list(records)) if not isinstance(records, pd.DataFrame) else records
+    sel = df[(df["metric"] == metric) & (df["head"] == head) & (df["group"] == group)]
+    a = sel[sel["method"] == method_a].set_index("seed")["value"]
+    b = sel[sel["method"] == method_b].set_index("seed")["value"]
+    common = sorted(set(a.index) & set(b.index))
+    diffs = [float(a[s]) - float(b[s]) for s in common]
+    k = len(diffs)
+    if k == 0:
+        raise ValueError(f"no common seeds for {method_a!r} and {method_b!r} on {metric}/{head}/"
+                         f"{group}")
+    mean = sum(diffs) / k
+    if k > 1:
+        std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (k - 1))
+        half = t_quantile(k - 1) * std / math.sqrt(k)
+    else:
+        half = math.nan
+    return {"a": method_a, "b": method_b, "metric": metric, "head": head, "group": group,
+            "diff_mean": mean, "diff_ci_low": mean - half, "diff_ci_high": mean + half,
+            "n_seeds": k, "a_wins": sum(d > 0 for d in diffs)}
+
+
+def claim_table(records, metric: str, modalities: list[str]) -> "object":
+    """The comparisons behind MIND's claims, as paired differences over seeds.
+
+    (a) ``mind - no_kd`` on each head; (b) ``mind - single_head_*`` and ``no_kd - single_head_*``
+    on the routed prediction for all samples and each single-modality group; (c) ``mind_<f> -
+    no_kd_<f>`` for each other fusion. Rows whose methods were not run are left out.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(list(records)) if not isinstance(records, pd.DataFrame) else records
+    have = set(df["method"])
+    groups = [g for g in df["group"].unique() if str(g).startswith("only_")]
+    rows = []
+
+    def add(claim, a, b, head, group):
+        if a in have and b in have:
+            sel = df[(df["head"] == head) & (df["group"] == group) & (df["metric"] == metric)]
+            if not sel.empty:
+                rows.append({"claim": claim, **paired_difference(df, a, b, metric, head, group)})
+
+    for head, group in [("mm", "paired"), ("routed", "all")] + [(m, f"has_{m}")
+                                                                for m in modalities]:
+        add("a: KD helps", "mind", "no_kd", head, group)
+    for single in ("single_head_zero", "single_head_learned", "single_head_ensemble_kd"):
+        for group in ["all", "paired", *groups]:
+            add("b: multi-head beats single-head", "mind", single, "routed", group)
+    for f in ("early", "late", "attention"):
+        add(f"c: KD helps with {f} fusion", f"mind_{f}", f"no_kd_{f}", "routed", "all")
+    return pd.DataFrame(rows)

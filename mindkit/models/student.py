@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from mindkit.data.base import Batch, ModalitySpec
 from mindkit.encoders import build_encoder
-from mindkit.fusion import build_fusion
+from mindkit.fusion import FUSIONS, build_fusion
 from mindkit.models.unimodal import spec_to_dict, to_probs
 
 MM = "mm"  # name of the multimodal head
@@ -30,6 +30,18 @@ class StudentOutput:
 
     logits: dict[str, Tensor]
     mask: dict[str, Tensor]
+
+
+def _fusion_and_head(fusion: str, dims: dict[str, int], num_outputs: int, hidden: int,
+                     dropout: float, kw: dict) -> tuple[nn.Module, nn.Module]:
+    """The fusion module and the head on top of it; a fusion that already produces logits
+    (late fusion) gets an identity head."""
+    if getattr(FUSIONS.get(fusion), "produces_logits", False):
+        kw.setdefault("num_outputs", num_outputs)
+    module = build_fusion(fusion, dims, hidden=hidden, dropout=dropout, **kw)
+    if getattr(module, "produces_logits", False):
+        return module, nn.Identity()
+    return module, nn.Linear(module.out_dim, num_outputs)
 
 
 class MultiHeadStudent(nn.Module):
@@ -57,9 +69,8 @@ class MultiHeadStudent(nn.Module):
         self.multimodal_head = multimodal_head
         if multimodal_head:
             dims = {m: self.encoders[m].out_dim for m in self.names}
-            self.fusion = build_fusion(fusion, dims, hidden=fusion_hidden, dropout=dropout,
-                                       **(fusion_kwargs or {}))
-            self.mm_head = nn.Linear(self.fusion.out_dim, num_outputs)
+            self.fusion, self.mm_head = _fusion_and_head(fusion, dims, num_outputs, fusion_hidden,
+                                                         dropout, dict(fusion_kwargs or {}))
         self.config = {
             "type": "MultiHeadStudent", "specs": {m: spec_to_dict(s) for m, s in specs.items()},
             "num_outputs": num_outputs, "size": size, "archs": archs, "fusion": fusion,
@@ -158,9 +169,10 @@ class SingleHeadStudent(nn.Module):
         self.encoders = nn.ModuleDict(
             {m: build_encoder(specs[m], size, archs.get(m)) for m in self.names})
         dims = {m: self.encoders[m].out_dim for m in self.names}
-        self.fusion = build_fusion(fusion, dims, hidden=fusion_hidden, dropout=dropout,
-                                   missing=missing)
-        self.mm_head = nn.Linear(self.fusion.out_dim, num_outputs)
+        kw = {} if "mask" in getattr(FUSIONS.get(fusion), "missing_modes", ()) else {
+            "missing": missing}
+        self.fusion, self.mm_head = _fusion_and_head(fusion, dims, num_outputs, fusion_hidden,
+                                                     dropout, kw)
         self.config = {
             "type": "SingleHeadStudent", "specs": {m: spec_to_dict(s) for m, s in specs.items()},
             "num_outputs": num_outputs, "size": size, "archs": archs, "fusion": fusion,

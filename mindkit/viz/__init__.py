@@ -2,7 +2,7 @@
 
 from mindkit.viz.data import class_balance, plot_availability, plot_class_balance, plot_examples
 from mindkit.viz.live import LivePlot
-from mindkit.viz.plots import plot_head_comparison, plot_history
+from mindkit.viz.plots import plot_head_comparison, plot_history, plot_method_comparison
 
 __all__ = [
     "LivePlot",
@@ -12,4 +12,5 @@ __all__ = [
     "plot_examples",
     "plot_head_comparison",
     "plot_history",
+    "plot_method_comparison",
 ]

@@ -52,3 +52,36 @@ def plot_head_comparison(df, metric: str, title: str = "", hue: str = "method",
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_method_comparison(agg, metric: str, views: list[tuple[str, str]], title: str = ""):
+    """Point-range per method (rows) for each (head, group) view (panels): the mean over seeds
+    with the across-seed 95% CI, or the mean bootstrap CI when there is one seed."""
+    import math
+
+    import matplotlib.pyplot as plt
+
+    d = agg[agg["metric"] == metric]
+    methods = list(dict.fromkeys(d["method"]))
+    fig, axes = plt.subplots(1, len(views), figsize=(3.2 * len(views), 0.35 * len(methods) + 1.6),
+                             sharey=True, squeeze=False)
+    for ax, (head, group) in zip(axes[0], views):
+        sub = d[(d["head"] == head) & (d["group"] == group)].set_index("method")
+        for i, m in enumerate(methods):
+            if m not in sub.index:
+                continue
+            r = sub.loc[m]
+            lo, hi = r["seed_ci_low"], r["seed_ci_high"]
+            if lo != lo or math.isnan(lo):
+                lo, hi = r["boot_low_mean"], r["boot_high_mean"]
+            color = "C3" if m.startswith("mind") else "C0" if m.startswith("no_kd") else "C7"
+            ax.errorbar([r["mean"]], [i], xerr=[[r["mean"] - lo], [hi - r["mean"]]], fmt="o",
+                        color=color, capsize=2)
+        ax.set_title(f"{head} / {group}", fontsize=9)
+        ax.set_xlabel(metric)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(methods)), methods, fontsize=8)
+    axes[0][0].invert_yaxis()
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
