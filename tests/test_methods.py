@@ -36,3 +36,16 @@ def test_best_teacher_and_size_ablation(ctx):
         ctx.ensembles(["l"])
     with pytest.raises(KeyError, match="mind"):
         METHODS.get("nope")
+
+
+def test_grid_method_names(ctx):
+    from mindkit.distill.methods import parse_method
+
+    assert parse_method("mind@alpha=0.8,T=4") == ("mind", {"alpha": 0.8, "T": 4.0})
+    assert parse_method("no_kd") == ("no_kd", {})
+    with pytest.raises(ValueError, match="alpha"):
+        parse_method("mind@beta=1")
+    with pytest.raises(KeyError, match="valid names"):
+        parse_method("mindd@alpha=1")
+    model, info = run_method("mind@alpha=0.9,T=3", ctx)
+    assert info["epochs_run"] == 1

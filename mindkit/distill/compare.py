@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mindkit.data import load
-from mindkit.distill.methods import METHODS, MethodContext, run_method
+from mindkit.distill.methods import MethodContext, parse_method, run_method
 from mindkit.distill.recipes import train_teachers
 from mindkit.encoders import count_parameters
 from mindkit.evaluate.heads import evaluate_student
@@ -44,9 +44,8 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
                     progress: bool = True) -> tuple[list[dict], list[dict]]:
     """Returns ``(records, runs)``: metric records (one per method, seed, head, group and
     metric) and one row per trained method (seconds, best epoch, validation score)."""
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise KeyError(f"unknown methods {unknown}; valid: {', '.join(METHODS.names())}")
+    for m in methods:
+        parse_method(m)  # fail before any training on an unknown name or bad setting
     teacher_config = teacher_config or TrainConfig()
     student_config = student_config or TrainConfig()
     records, runs = [], []
@@ -66,8 +65,9 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
             runs.append({"dataset": ds.display_name, "method": name, "seed": seed,
                          "train_s": secs, "params": count_parameters(model),
                          **{k: v for k, v in info.items() if k != "head_weights"}})
+            settings = {"alpha": alpha, "T": T, **parse_method(name)[1]}
             records += evaluate_student(
                 model, ds["test"], ds.task, n_boot=n_boot, boot_seed=seed,
                 dataset=ds.display_name, method=name, model=type(model).__name__,
-                seed=seed, params=count_parameters(model), alpha=alpha, T=T)
+                seed=seed, params=count_parameters(model), **settings)
     return records, runs

@@ -68,9 +68,28 @@ class MethodContext:
         return train_student(self.dataset, kw.pop("ensembles", None), **kw)
 
 
+GRID_KEYS = {"alpha": float, "T": float, "student_size": str}
+
+
+def parse_method(name: str) -> tuple[str, dict]:
+    """``"mind@alpha=0.8,T=4"`` -> ``("mind", {"alpha": 0.8, "T": 4.0})``: a registered method
+    with overridden settings, so alpha and T grids are just more method names."""
+    base, _, spec = name.partition("@")
+    METHODS.get(base)  # unknown base name: error listing the valid ones
+    overrides = {}
+    for part in filter(None, spec.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq or key.strip() not in GRID_KEYS:
+            raise ValueError(f"bad setting {part!r} in method {name!r}; use key=value with keys "
+                             f"{sorted(GRID_KEYS)}, e.g. 'mind@alpha=0.8,T=4'")
+        overrides[key.strip()] = GRID_KEYS[key.strip()](value.strip())
+    return base, overrides
+
+
 def run_method(name: str, ctx: MethodContext):
-    """Train method ``name``; returns ``(model, info)``."""
-    model, hist, info = METHODS.get(name)(ctx)
+    """Train method ``name`` (optionally ``base@key=value,...``); returns ``(model, info)``."""
+    base, overrides = parse_method(name)
+    model, hist, info = METHODS.get(base)(replace(ctx, **overrides))
     return model, {**info, "best_epoch": hist.best_epoch, "val_score": hist.best_score,
                    "epochs_run": len(hist.records)}
 
