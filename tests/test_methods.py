@@ -49,3 +49,11 @@ def test_grid_method_names(ctx):
         parse_method("mindd@alpha=1")
     model, info = run_method("mind@alpha=0.9,T=3", ctx)
     assert info["epochs_run"] == 1
+
+
+def test_feature_kd_trains_projections_and_logs_hint_terms(ctx):
+    from mindkit.distill.methods import METHODS
+
+    model, hist, _ = METHODS.get("feature_kd")(ctx)
+    assert {"train/hint/image", "train/hint/audio"} <= set(hist.records[0])
+    assert all(p.grad is not None for p in model.proj.parameters())

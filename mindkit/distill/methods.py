@@ -238,3 +238,66 @@ _register("mind_early", "MIND with early fusion (frozen pre-trained encoders).")
     lambda ctx: _early(ctx, True))
 _register("no_kd_early", "The no-KD student with early fusion (frozen pre-trained encoders).")(
     lambda ctx: _early(ctx, False))
+
+
+class HintStudent(torch.nn.Module):
+    """A student plus one learned projection per modality (student features -> teacher
+    features) for feature (hint) KD. Prediction, routing and heads are the student's."""
+
+    def __init__(self, student: MultiHeadStudent, teacher_dims: dict[str, int]) -> None:
+        super().__init__()
+        self.student = student
+        self.proj = torch.nn.ModuleDict({m: torch.nn.Linear(student.encoders[m].out_dim, d)
+                                         for m, d in teacher_dims.items()})
+
+    @property
+    def head_names(self):
+        return self.student.head_names
+
+    def forward_batch(self, batch):
+        return self.student.forward_batch(batch)
+
+    def route(self, out, task, rule="mm_else_mean"):
+        return self.student.route(out, task, rule)
+
+
+@torch.no_grad()
+def teacher_features(nets: dict[str, UnimodalNet], split, batch_size: int = 512
+                     ) -> dict[str, torch.Tensor]:
+    """Each teacher's encoder features on its modality's rows of ``split`` (NaN elsewhere)."""
+    out = {}
+    for m, net in nets.items():
+        net.eval()
+        idx = split.present[m].nonzero().flatten()
+        full = torch.full((len(split), net.encoder.out_dim), float("nan"))
+        for start in range(0, idx.numel(), batch_size):
+            i = idx[start: start + batch_size]
+            lens = split.lengths[m][i] if m in split.lengths else None
+            full[i] = net.encoder(split.inputs[m][i], lens)
+        out[m] = full
+    return out
+
+
+@_register("feature_kd", "Feature (hint) KD: each modality's student features, through a learned "
+           "projection, match the best teacher's encoder features (MSE), plus the task loss.")
+def _feature_kd(ctx, hint_weight: float = 1.0):
+    ds = ctx.dataset
+    best = {m: e.members[0] for m, e in ctx.best_teachers().items()}
+    feats = teacher_features(best, ds["train"])
+    torch.manual_seed(ctx.config.seed)
+    model = HintStudent(MultiHeadStudent(ds.modalities, ds.num_outputs, ctx.student_size,
+                                         fusion=ctx.fusion),
+                        {m: n.encoder.out_dim for m, n in best.items()})
+
+    def hint(model, batch, out):
+        terms = {}
+        for m, proj in model.proj.items():
+            rows = batch.present[m]
+            if rows.any():
+                pred = proj(out.features[m][rows])
+                target = feats[m][batch.idx][rows]
+                terms[f"hint/{m}"] = hint_weight * torch.nn.functional.mse_loss(pred, target)
+        return terms
+
+    return ctx.train(ensembles=None, alpha=0.0, student=model, extra_loss=hint,
+                     desc="feature_kd")

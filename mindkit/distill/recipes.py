@@ -177,8 +177,8 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
                   config: TrainConfig | None = None, checkpoint: str | Path | None = None,
                   callbacks: Sequence[Callback] = (), progress: bool = True,
                   desc: str = "student", student: torch.nn.Module | None = None,
-                  targets: dict[str, Tensor] | None = None, train_split: Split | None = None
-                  ) -> tuple[MultiHeadStudent, History, dict]:
+                  targets: dict[str, Tensor] | None = None, train_split: Split | None = None,
+                  extra_loss=None) -> tuple[MultiHeadStudent, History, dict]:
     """Train a multi-head student with the MIND loss (``alpha=0``: the no-KD student).
 
     ``head_weights``: a dict per head, or ``"uniform"``, ``"proportional"`` / ``"inverse"``
@@ -190,7 +190,8 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
     Baselines and ablations reuse this loop: ``student`` replaces the default multi-head
     student (any model with ``forward_batch``/``route``/``head_names``), ``targets`` replaces the
     ensembles' soft targets (head -> ``[N_train, C]`` probabilities at ``T``), ``train_split``
-    replaces ``dataset["train"]`` (e.g. paired samples only), and ``alpha`` may be a dict per head.
+    replaces ``dataset["train"]`` (e.g. paired samples only), ``alpha`` may be a dict per head,
+    and ``extra_loss(model, batch, out) -> {name: tensor}`` adds terms (e.g. hint KD) to the total.
     """
     config = config or TrainConfig()
     task = dataset.task
@@ -224,7 +225,12 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
     def loss_fn(model, b):
         out = model.forward_batch(b)
         tg = None if targets is None else {h: t[b.idx] for h, t in targets.items()}
-        return loss(out, b.y, tg)
+        terms = loss(out, b.y, tg)
+        if extra_loss is not None:
+            for k, v in extra_loss(model, b, out).items():
+                terms[k] = v.detach()
+                terms["total"] = terms["total"] + v
+        return terms
 
     def score_fn(model):
         probs, _ = model.route(predict_student(model, val), task)

@@ -30,6 +30,8 @@ class StudentOutput:
 
     logits: dict[str, Tensor]
     mask: dict[str, Tensor]
+    features: dict[str, Tensor] | None = None
+    """Per modality, the encoder features ``[B, D_m]`` (zeros where absent), for hint KD."""
 
 
 def _fusion_and_head(fusion: str, dims: dict[str, int], num_outputs: int, hidden: int,
@@ -118,7 +120,9 @@ class MultiHeadStudent(nn.Module):
                 out = out.index_copy(0, rows, self.mm_head(self.fusion(sub, ones)))
             logits[MM] = out
             masks[MM] = full
-        return StudentOutput(logits, masks)
+        features = {m: ref.new_zeros(b, f.shape[1], dtype=f.dtype).index_copy(0, idx, f)
+                    for m, (idx, f) in feats.items()}
+        return StudentOutput(logits, masks, features)
 
     def forward_batch(self, batch: Batch) -> StudentOutput:
         return self(batch.inputs, batch.present, batch.lengths)
@@ -198,7 +202,8 @@ class SingleHeadStudent(nn.Module):
                                                                 lens))
             feats[m], pres[m] = full, p
         any_present = torch.stack(list(pres.values())).any(0)
-        return StudentOutput({MM: self.mm_head(self.fusion(feats, pres))}, {MM: any_present})
+        return StudentOutput({MM: self.mm_head(self.fusion(feats, pres))}, {MM: any_present},
+                             feats)
 
     def forward_batch(self, batch: Batch) -> StudentOutput:
         return self(batch.inputs, batch.present, batch.lengths)
