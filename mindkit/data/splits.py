@@ -1,0 +1,25 @@
+"""Split helpers shared by the dataset builders."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def stratified_split_index(strata: np.ndarray, fractions: tuple[float, float, float],
+                           rng: np.random.Generator) -> np.ndarray:
+    """Split index per item (0 train, 1 val, 2 test), stratified by ``strata``.
+
+    Within each stratum the items are shuffled with ``rng``; ``round(fraction * count)`` go to
+    val and to test, the rest to train (``fractions`` = train, val, test; train's share is what
+    remains).
+    """
+    out = np.empty(len(strata), dtype=np.int64)
+    for s in np.unique(strata):
+        idx = rng.permutation(np.flatnonzero(strata == s))
+        n_val = int(round(fractions[1] * len(idx)))
+        n_test = int(round(fractions[2] * len(idx)))
+        n_train = len(idx) - n_val - n_test
+        out[idx[:n_train]] = 0
+        out[idx[n_train : n_train + n_val]] = 1
+        out[idx[n_train + n_val :]] = 2
+    return out
