@@ -126,7 +126,7 @@ FACTOR_GROUPS = {
 }
 
 # mortality weights on the 13 factors (order of FACTORS)
-IHM_WEIGHTS = 1.25 * np.array([0.6, 0.5, 0.8, 0.6, 0.8, 0.8, 0.6, 0.6, 0.8, 0.5, 0.8, 0.5, 0.6])
+IHM_WEIGHTS = 1.25 * np.array([0.6, 0.5, 0.7, 0.5, 0.7, 0.9, 0.6, 0.7, 1.0, 0.5, 1.0, 0.6, 0.5])
 
 # phenotype loadings (factor -> weight; every phenotype also loads 0.5 on the hidden factor) and
 # target prevalences, loosely after the MIMIC benchmark's label frequencies
@@ -301,7 +301,8 @@ class RawTS:
         for c in range(N_CH):
             g = _GROUP[c]
             for k in np.flatnonzero(self.obs[i, :, c]):
-                rows.setdefault(float(self.t_last[i, k, g]), {})[c] = self._fmt(c, self.val[i, k, c])
+                rows.setdefault(float(self.t_last[i, k, g]), {})[c] = self._fmt(
+                    c, self.val[i, k, c])
             for k in np.flatnonzero(self.dup[i, :, c]):
                 rows.setdefault(float(self.t_first[i, k, g]), {})[c] = self._fmt(
                     c, self.dup_val[i, k, c])
@@ -599,12 +600,12 @@ def _make_demo(z: np.ndarray, info: float, noise: float, rng) -> np.ndarray:
                                + noise * 0.3 * e[:, 3]))
     adm_logits = np.stack([1.6 + 0.5 * info * z[:, S0], np.zeros(n),
                            -0.2 - info * (0.8 * z[:, S0] + 0.4 * z[:, D0])], axis=1)
-    adm = _gumbel_choice(adm_logits, max(noise, 1e-3), rng)
+    adm = _gumbel_choice(adm_logits, noise, rng)
     elective = (adm == 2).astype(float)
     unit_logits = np.stack([0.8 + 0.4 * info * z[:, S0], 0.3 + 1.2 * elective,
                             -0.2 + 0.8 * info * z[:, S1], -0.6 + elective + 0.3 * info * z[:, S1]],
                            axis=1)
-    unit = _gumbel_choice(unit_logits, max(noise, 1e-3), rng)
+    unit = _gumbel_choice(unit_logits, noise, rng)
     x = np.zeros((n, len(DEMO_FEATURES)), dtype=_F32)
     x[:, 0], x[:, 1], x[:, 2], x[:, 3], x[:, 4] = age, female, bmi, comorb, prior
     x[np.arange(n), 5 + adm] = 1.0
@@ -618,6 +619,8 @@ def _make_demo(z: np.ndarray, info: float, noise: float, rng) -> np.ndarray:
 NOTES_MAX_LEN = 64
 # slots in note order: (inclusion: None = always, or (base, {factor: w})),
 #                      options: [(phrase, base logit, {factor: w})]
+# (_NOTE_AFTER: the "also ..." slot follows only a history slot that named a condition, and
+# the second plan item differs from the first)
 _NOTE_SLOTS = [
     (None, [("pt admitted with", 0, {}), ("patient presented with", 0, {}),
             ("admitted to icu for", 0, {}), ("transferred from ed with", 0, {})]),
@@ -669,6 +672,10 @@ _NOTE_SLOTS += [
 ]
 
 
+# slot -> (earlier slot that must be included, its lowest allowed option, must differ from it)
+_NOTE_AFTER = {3: (2, 1, False), 9: (8, 0, True)}
+
+
 def _note_vocab() -> list[str]:
     vocab = ["<pad>"]
     for _, options in _NOTE_SLOTS:
@@ -694,8 +701,8 @@ def _loading_matrix(loads: list[dict]) -> np.ndarray:
 
 def _make_notes(z: np.ndarray, info: float, noise: float, rng) -> tuple[np.ndarray, np.ndarray]:
     n = z.shape[0]
-    parts = []
-    for incl, options in _NOTE_SLOTS:
+    parts, picks, kept = [], [], []
+    for j, (incl, options) in enumerate(_NOTE_SLOTS):
         words = [p.split() for p, _, _ in options]
         width = max(len(w) for w in words)
         table = np.zeros((len(options), width), dtype=np.int64)
@@ -704,14 +711,20 @@ def _make_notes(z: np.ndarray, info: float, noise: float, rng) -> tuple[np.ndarr
         base = np.array([b for _, b, _ in options])
         logits = base[None] + info * z @ _loading_matrix([d for _, _, d in options]).T
         pick = _gumbel_choice(logits, noise, rng)
-        tokens = table[pick]
+        keep = np.ones(n, dtype=bool)
         if incl is not None:
             b, d = incl
             lin = b + info * z @ _loading_matrix([d])[0]
             uu = rng.random(n).clip(1e-12, 1 - 1e-12)
             keep = lin + noise * np.log(uu / (1 - uu)) > 0
-            tokens = tokens * keep[:, None]
-        parts.append(tokens)
+        if j in _NOTE_AFTER:
+            prev, min_option, distinct = _NOTE_AFTER[j]
+            keep &= kept[prev] & (picks[prev] >= min_option)
+            if distinct:
+                keep &= pick != picks[prev]
+        picks.append(pick)
+        kept.append(keep)
+        parts.append(table[pick] * keep[:, None])
     tok = np.concatenate(parts, axis=1)
     order = np.argsort(tok == 0, axis=1, kind="stable")  # real tokens first, in order
     tok = np.take_along_axis(tok, order, axis=1)[:, :NOTES_MAX_LEN]
@@ -995,7 +1008,9 @@ _OPTIONS_DOC = """
         unpaired_ts: share of patients with the time series alone (default 0.4).
         unpaired_cxr: share of patients with the image alone (default 0.1).
         unpaired_demo, unpaired_notes: shares with demographics / notes alone (default 0; only
-            with that modality requested). The other patients have every requested modality.
+            with that modality requested). The other patients have every requested modality;
+            shares of modalities not requested (and all shares with a single modality) are
+            ignored.
         informative_ts, informative_cxr, informative_demo, informative_notes: strength of the
             factor signal in each modality (0: none; default 1).
         informative_missingness: how much sicker patients are charted more often (neuro checks,
