@@ -103,6 +103,7 @@ from mindkit.data.mimic import (
     fit_normalizer,
 )
 from mindkit.data.registry import DATASETS, strict_options
+from mindkit.data.splits import stratified_split_index
 
 T_STEPS, IMG = 48, 32
 N_FEATURES = len(FEATURE_NAMES)
@@ -750,18 +751,6 @@ def decode_note(ids) -> str:
 # assembly
 
 
-def _split_index(strata: np.ndarray, fr: tuple[float, float, float], rng) -> np.ndarray:
-    out = np.empty(len(strata), dtype=np.int64)
-    for s in np.unique(strata):
-        idx = rng.permutation(np.flatnonzero(strata == s))
-        n_val, n_test = int(round(fr[1] * len(idx))), int(round(fr[2] * len(idx)))
-        n_train = len(idx) - n_val - n_test
-        out[idx[:n_train]] = 0
-        out[idx[n_train : n_train + n_val]] = 1
-        out[idx[n_train + n_val :]] = 2
-    return out
-
-
 def _share(name: str, value) -> float:
     value = float(value)
     if not 0.0 <= value <= 1.0:
@@ -868,7 +857,7 @@ def _generate(task: str, *, n_samples, modalities, unpaired_ts, unpaired_cxr, un
         start += cnt
     present = {m: (pattern == 0) | (pattern == k) for k, m in enumerate(mods, start=1)}
     strata = pattern * 2 + (y[:, 0] > 0) if task == "binary" else pattern
-    split_of = _split_index(strata, fr, _rng(seed, _S_SPLIT))
+    split_of = stratified_split_index(strata, fr, _rng(seed, _S_SPLIT))
     train = split_of == 0
 
     data: dict[str, np.ndarray] = {}
