@@ -5,6 +5,7 @@ These are the calls the notebooks make. Each returns models plus tidy rows, so n
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +20,7 @@ from mindkit.distill.mind import MindLoss, modality_informed_weights
 from mindkit.encoders import count_parameters
 from mindkit.evaluate.metrics import compute_metrics, primary_metric
 from mindkit.models.student import MultiHeadStudent, StudentOutput
-from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
+from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet, to_probs
 from mindkit.train.checkpoint import load_model, read_meta
 from mindkit.train.trainer import Callback, History, TrainConfig, Trainer
 
@@ -46,12 +47,8 @@ def predict_unimodal(model: UnimodalNet | TeacherEnsemble, split: Split, task: s
         if isinstance(model, TeacherEnsemble):
             out.append(model.predict_proba(x, lens, task))
         else:
-            out.append(_probs(model(x, lens), task))
+            out.append(to_probs(model(x, lens), task))
     return torch.cat(out)
-
-
-def _probs(logits: Tensor, task: str) -> Tensor:
-    return torch.softmax(logits, -1) if task == "multiclass" else torch.sigmoid(logits)
 
 
 @torch.no_grad()
@@ -209,8 +206,6 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
                                                      head_weights)
     train = dataset["train"] if train_split is None else train_split
     val = dataset["val"]
-    import time
-
     t0 = time.perf_counter()
     if targets is None and loss.uses_kd:
         targets = TeacherCache.build(ensembles, train, task).soft_targets(T)
@@ -220,7 +215,7 @@ def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemb
     torch.manual_seed(config.seed)
     if student is None:
         student = MultiHeadStudent(dataset.modalities, dataset.num_outputs, size, archs, fusion)
-    loss = MindLoss(task, alpha, T, head_weights)
+    loss.head_weights = dict(head_weights)
 
     def loss_fn(model, b):
         out = model.forward_batch(b)
