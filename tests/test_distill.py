@@ -104,7 +104,7 @@ def test_mind_loss_alpha_zero_is_task_only_and_empty_head_is_zero():
                         {"a": torch.tensor([True, True]), "mm": torch.tensor([False, False])})
     terms = MindLoss("multiclass", alpha=0.0)(out, torch.tensor([0, 2]))
     assert terms["total"].item() == pytest.approx(math.log(3), rel=1e-6)
-    assert terms["task/mm"].item() == 0.0 and "kd/a" not in terms
+    assert "task/mm" not in terms and "kd/a" not in terms  # no rows: no term, not a 0
     with pytest.raises(ValueError, match="alpha"):
         MindLoss("multiclass", alpha=1.5)
     with pytest.raises(ValueError, match="teacher targets"):
@@ -112,6 +112,21 @@ def test_mind_loss_alpha_zero_is_task_only_and_empty_head_is_zero():
 
 
 def test_modality_informed_weights():
+    # softmax over scores / sharpness, scaled to mean 1: 0.7 vs 0.8 at 0.1 -> 2/(1+e), 2e/(1+e)
+    w = modality_informed_weights({"a": 0.7, "b": 0.8}, "softmax", sharpness=0.1)
+    assert w["a"] == pytest.approx(2 / (1 + math.e)) and w["b"] == pytest.approx(2 * math.e /
+                                                                                  (1 + math.e))
+    inv = modality_informed_weights({"a": 0.7, "b": 0.8}, "softmax_inverse", sharpness=0.1)
+    assert inv["a"] == pytest.approx(w["b"]) and inv["mm"] == 1.0
+    # margin above chance: 0.3 - 0.1 vs 0.5 - 0.1 -> 2/3, 4/3
+    mg = modality_informed_weights({"a": 0.3, "b": 0.5}, "margin", chance=0.1)
+    assert mg["a"] == pytest.approx(2 / 3) and mg["b"] == pytest.approx(4 / 3)
+    with pytest.raises(ValueError, match="chance"):
+        modality_informed_weights({"a": 0.3, "b": 0.5}, "margin")
+    with pytest.raises(ValueError, match="below chance"):
+        modality_informed_weights({"a": 0.05, "b": 0.5}, "margin", chance=0.1)
+    with pytest.raises(ValueError, match="softmax_inverse"):
+        modality_informed_weights({"a": 0.3, "b": 0.5}, "nope")
     w = modality_informed_weights({"a": 0.9, "b": 0.6}, "proportional", mm_weight=2.0)
     assert w["a"] == pytest.approx(1.2) and w["b"] == pytest.approx(0.8) and w["mm"] == 2.0
     inv = modality_informed_weights({"a": 0.9, "b": 0.6}, "inverse")

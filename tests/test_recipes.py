@@ -22,7 +22,7 @@ def test_teachers_and_mind_student_beat_chance(small_avdigits, tmp_path):
     assert {r["modality"] for r in rows} == {"image", "audio"}
     for r in rows:  # chance is 0.1 on ten balanced digits
         assert r["val_score"] > 0.2, r
-    ensembles = load_teachers(tmp_path, ds)
+    ensembles = load_teachers(tmp_path, ds, sizes=["xs"])
     # teachers reloaded from disk are frozen
     assert all(not p.requires_grad for e in ensembles.values() for p in e.parameters())
     student, hist, info = train_student(ds, ensembles, alpha=0.5, T=2.0, config=cfg,

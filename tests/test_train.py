@@ -68,3 +68,20 @@ def test_run_dir_keeps_other_notebooks_records(tmp_path):
         run.write_metrics([{"dataset": "d"}], "03")
     with pytest.raises(FileNotFoundError, match="01_teachers"):
         run.require("teachers", "01_teachers")
+
+
+def test_nan_score_is_an_error_not_a_silent_freeze(toy_dataset):
+    with pytest.raises(ValueError, match="validation score is nan at epoch 0"):
+        _fit(toy_dataset, 0, lambda m: float("nan"))
+
+
+def test_still_improving_is_flagged(toy_dataset):
+    from mindkit.train import ConvergenceWarning
+
+    scores = iter([0.1, 0.2, 0.3])
+    with pytest.warns(ConvergenceWarning, match="still improving"):
+        _, hist = _fit(toy_dataset, 0, lambda m: next(scores), epochs=3)
+    assert hist.still_improving and hist.best_epoch == 2
+    scores = iter([0.3, 0.2, 0.1])
+    _, hist = _fit(toy_dataset, 0, lambda m: next(scores), epochs=3)
+    assert not hist.still_improving

@@ -1,6 +1,7 @@
-"""Knowledge-distillation losses (a registry by name), the MIND recipe and the teacher cache."""
+"""Knowledge distillation: losses in a registry, the MIND loss and method object, teacher
+sources (cached ensembles, a model), the method registry (``methods``) and the recipes."""
 
-from mindkit.distill.cache import TeacherCache
+from mindkit.distill.cache import EnsembleTargets, ModelTargets, TeacherCache
 from mindkit.distill.losses import (
     LOSSES,
     get_loss,
@@ -10,11 +11,21 @@ from mindkit.distill.losses import (
     register_loss,
     task_loss,
 )
-from mindkit.distill.mind import MindLoss, mean_target, modality_informed_weights
+from mindkit.distill.mind import (
+    WEIGHT_MODES,
+    MindDistiller,
+    MindLoss,
+    mean_target,
+    modality_informed_weights,
+)
 
 __all__ = [
     "LOSSES",
+    "WEIGHT_MODES",
+    "EnsembleTargets",
+    "MindDistiller",
     "MindLoss",
+    "ModelTargets",
     "TeacherCache",
     "get_loss",
     "kd_bernoulli",

@@ -4,6 +4,10 @@ Teachers are frozen, so their logits on a split never change during distillation
 holds each ensemble's member logits for the samples that have its modality (other rows stay
 NaN and are never read: the student's head masks exclude them) and turns them into soft
 targets at a temperature once, so a training step only gathers rows by index.
+
+Teacher sources (what a distillation method distils from) share one call,
+``soft_targets(split, task, T) -> {head: [N, C] probabilities}``: :class:`EnsembleTargets`
+(unimodal teacher ensembles) and :class:`ModelTargets` (one multimodal teacher model).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from torch import Tensor
 from mindkit.data.base import Split
 from mindkit.distill.mind import mean_target
 from mindkit.models.student import MM
-from mindkit.models.unimodal import TeacherEnsemble, combine_probs
+from mindkit.models.unimodal import TeacherEnsemble, combine_probs, to_probs
 
 
 @dataclass
@@ -66,3 +70,55 @@ class TeacherCache:
                for m, lg in self.member_logits.items()}
         out[MM] = mean_target(out, mm_weights)
         return out
+
+
+class EnsembleTargets:
+    """A teacher source: frozen unimodal teacher ensembles, one per modality.
+
+    ``combine="per_head"`` (MIND): each modality's head distils from its modality's ensemble and
+    the multimodal head from the (``mm_weights``-weighted) mean of all ensembles.
+    ``combine="present_mean"`` (a single-head student): one target per sample, named ``mm``,
+    the mean of the ensembles of the modalities that sample has.
+    Outputs are computed once per split (:class:`TeacherCache`).
+    """
+
+    COMBINE = ("per_head", "present_mean")
+
+    def __init__(self, ensembles: dict[str, TeacherEnsemble], combine: str = "per_head",
+                 mm_weights: dict[str, float] | None = None) -> None:
+        if combine not in self.COMBINE:
+            raise ValueError(f"unknown combine {combine!r}; use one of {self.COMBINE}")
+        if not ensembles:
+            raise ValueError("EnsembleTargets needs at least one teacher ensemble")
+        self.ensembles, self.combine, self.mm_weights = dict(ensembles), combine, mm_weights
+
+    def modules(self) -> list[TeacherEnsemble]:
+        return list(self.ensembles.values())
+
+    def soft_targets(self, split: Split, task: str, T: float) -> dict[str, Tensor]:
+        soft = TeacherCache.build(self.ensembles, split, task).soft_targets(T, self.mm_weights)
+        if self.combine == "per_head":
+            return soft
+        per_mod = torch.stack([soft[m] for m in sorted(self.ensembles)])  # NaN where absent
+        return {MM: per_mod.nanmean(0)}
+
+
+class ModelTargets:
+    """A teacher source: a trained (multimodal, multi-head) model, distilled head by head; each
+    head's target is the teacher's same head at temperature ``T``."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.eval()
+
+    def modules(self) -> list[torch.nn.Module]:
+        return [self.model]
+
+    @torch.no_grad()
+    def soft_targets(self, split: Split, task: str, T: float) -> dict[str, Tensor]:
+        from mindkit.models.predict import predict_student
+
+        out = predict_student(self.model, split)
+        return {h: to_probs(v, task, T) for h, v in out.logits.items()}

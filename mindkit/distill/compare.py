@@ -1,37 +1,48 @@
 """Run several methods over several seeds on one dataset and collect tidy records.
 
 Per seed: the dataset is built with that seed (splits, pairing), teachers of each size are
-trained (or reloaded from ``run_dir/seed<k>/teachers``), then every method is trained and scored
-per head on the test split with bootstrap CIs. Aggregate with
-:func:`mindkit.evaluate.aggregate.seed_aggregate`.
+trained (or reloaded from ``run_dir/seed<k>/teachers`` when their provenance matches this
+dataset and split), then every method is trained and scored per head on the test split with
+bootstrap CIs. Each method's test predictions are kept in
+``run_dir/seed<k>/predictions/<method>.parquet`` so paired comparisons (within a seed and pooled
+over seeds, :func:`mindkit.evaluate.aggregate.claim_table`) are computed on the same samples.
+Aggregate with :func:`mindkit.evaluate.aggregate.seed_aggregate`.
 """
 
 from __future__ import annotations
 
+import json
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 from mindkit.data import load
 from mindkit.distill.methods import MethodContext, parse_method, run_method
-from mindkit.distill.recipes import train_teachers
-from mindkit.encoders import count_parameters
+from mindkit.distill.mind import WEIGHT_MODES, chance_level, modality_informed_weights
+from mindkit.distill.recipes import load_teacher_nets, teacher_val_scores, train_teachers
 from mindkit.evaluate.heads import evaluate_student
-from mindkit.train.checkpoint import load_model, read_meta
+from mindkit.provenance import StaleStateError, dataset_provenance
 from mindkit.train.trainer import TrainConfig
 
 
-def _teachers(ds, sizes, config, out_dir: Path, progress: bool):
-    paths = {(m, s): out_dir / f"{m}_{s}.pt" for m in ds.modality_names for s in sizes}
-    if all(p.exists() for p in paths.values()):
-        nets = {m: [load_model(paths[(m, s)]) for s in sizes] for m in ds.modality_names}
-        scores = {m: [float(read_meta(paths[(m, s)])["best_val_score"]) for s in sizes]
-                  for m in ds.modality_names}
-        return nets, scores
+def teachers_for(ds, sizes, config, out_dir: Path, progress: bool):
+    """Teachers of ``sizes`` for every modality: reloaded from ``out_dir`` when all exist and
+    were made for this dataset and split, else trained (and saved there)."""
+    try:
+        return load_teacher_nets(out_dir, ds, sizes)
+    except FileNotFoundError:
+        pass
+    except StaleStateError as err:
+        warnings.warn(f"retraining the teachers in {out_dir}: {err}", stacklevel=2)
     nets, rows = train_teachers(ds, sizes, config=config, out_dir=out_dir, progress=progress)
     scores = {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
     return nets, scores
+
+
+def predictions_path(run_dir: str | Path, seed: int, method: str) -> Path:
+    return Path(run_dir) / f"seed{seed}" / "predictions" / f"{method}.parquet"
 
 
 def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
@@ -41,9 +52,11 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
                     teacher_config: TrainConfig | None = None,
                     student_config: TrainConfig | None = None, alpha: float = 0.5,
                     T: float = 2.0, student_size: str = "xs", n_boot: int = 1000,
-                    progress: bool = True) -> tuple[list[dict], list[dict]]:
+                    progress: bool = True, **context) -> tuple[list[dict], list[dict]]:
     """Returns ``(records, runs)``: metric records (one per method, seed, head, group and
-    metric) and one row per trained method (seconds, best epoch, validation score)."""
+    metric; KD settings only on KD methods; ``params`` = the deployed student's) and one row
+    per trained method (seconds, best epoch, validation score, whether still improving).
+    ``context`` sets other :class:`MethodContext` fields (e.g. ``head_weights="softmax"``)."""
     for m in methods:
         parse_method(m)  # fail before any training on an unknown name or bad setting
     teacher_config = teacher_config or TrainConfig()
@@ -54,20 +67,48 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
         if max_per_split:
             ds = ds.subsample(max_per_split, seed)
         out = Path(run_dir) / f"seed{seed}" / "teachers"
-        nets, scores = _teachers(ds, list(teacher_sizes), replace(teacher_config, seed=seed),
-                                 out, progress)
+        nets, scores = teachers_for(ds, list(teacher_sizes), replace(teacher_config, seed=seed),
+                                    out, progress)
         ctx = MethodContext(ds, nets, scores, replace(student_config, seed=seed), alpha, T,
-                            student_size, progress=progress)
+                            student_size, progress=progress, **context)
+        prov = dataset_provenance(ds)
+        val = teacher_val_scores(ctx.ensembles(), ds)
+        (out.parent / "teacher_scores.json").write_text(json.dumps(val, indent=1))
         for name in methods:
             t0 = time.perf_counter()
             model, info = run_method(name, ctx)
             secs = time.perf_counter() - t0
             runs.append({"dataset": ds.display_name, "method": name, "seed": seed,
-                         "train_s": secs, "params": count_parameters(model),
-                         **{k: v for k, v in info.items() if k != "head_weights"}})
-            settings = {"alpha": alpha, "T": T, **parse_method(name)[1]}
+                         "train_s": secs, "params": info["params"],
+                         "extra_params": info["extra_params"], "best_epoch": info["best_epoch"],
+                         "val_score": info["val_score"], "epochs_run": info["epochs_run"],
+                         "still_improving": info["still_improving"], **info["settings"]})
             records += evaluate_student(
                 model, ds["test"], ds.task, n_boot=n_boot, boot_seed=seed,
+                predictions_to=predictions_path(run_dir, seed, name),
+                provenance={**prov, "method": name},
                 dataset=ds.display_name, method=name, model=type(model).__name__,
-                seed=seed, params=count_parameters(model), **settings)
+                seed=seed, params=info["params"], **info["settings"])
     return records, runs
+
+
+def head_weight_table(run_dir: str | Path, seeds: Sequence[int], task: str, num_outputs: int,
+                      sharpness: float = 0.1, modes: Sequence[str] = WEIGHT_MODES):
+    """What each modality-informed mapping makes of the teacher ensembles' validation scores
+    (``run_dir/seed<k>/teacher_scores.json``, written by :func:`compare_methods`): one row per
+    seed and mode, one column per head."""
+    import pandas as pd
+
+    rows = []
+    for seed in seeds:
+        path = Path(run_dir) / f"seed{seed}" / "teacher_scores.json"
+        if not path.exists():
+            raise FileNotFoundError(f"no {path}: run compare_methods for seed {seed} first")
+        scores = json.loads(path.read_text())
+        for mode in modes:
+            w = modality_informed_weights(scores, mode, sharpness=sharpness,
+                                          chance=chance_level(task, num_outputs))
+            rows.append({"seed": seed, "mode": mode,
+                         **{f"score {m}": v for m, v in sorted(scores.items())},
+                         **{f"weight {h}": round(v, 3) for h, v in w.items()}})
+    return pd.DataFrame(rows)

@@ -1,32 +1,40 @@
-"""Baselines and ablations of MIND, registered by name, all trained by one loop.
+"""MIND, its baselines and ablations, registered by name; each builds one method object.
 
-Each method is ``fn(ctx) -> (model, info)``; the model has ``forward_batch``, ``route`` and
-``head_names``, so :func:`mindkit.evaluate.heads.evaluate_student` scores every method the same
-way. ``ctx`` (:class:`MethodContext`) carries the dataset, the trained teachers per modality
-(with their validation scores) and the shared settings.
+A registered builder is ``build(ctx) -> Method`` (:class:`mindkit.train.method.Method`): it
+owns its student, its frozen teachers and its loss. :func:`run_method` builds it and fits it
+with the one training loop (:func:`mindkit.distill.recipes.fit_method`), so every method is
+trained, checkpointed and scored the same way. ``ctx`` (:class:`MethodContext`) carries the
+dataset, the trained teachers per modality (with their validation scores) and the shared
+settings; ``"name@key=value,..."`` overrides settings, so alpha/T grids are method names.
 
 Claims they test (MIND, TMLR 2025; our reading of its abstract):
 (a) KD from unimodal teacher ensembles helps: ``mind`` vs ``no_kd``;
 (b) a multi-head student beats single-head joint fusion, above all with missing modalities:
     ``mind``/``no_kd`` vs ``single_head_zero``/``single_head_learned``/``single_head_ensemble_kd``;
-(c) it holds across fusion methods: ``mind`` with ``fusion`` = joint / late / attention.
+(c) it holds across fusion methods: ``mind_<fusion>`` vs ``no_kd_<fusion>``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 
 from mindkit.data.base import MultimodalDataset
-from mindkit.distill.cache import TeacherCache
-from mindkit.distill.recipes import predict_student, train_student
+from mindkit.distill.cache import EnsembleTargets, ModelTargets
+from mindkit.distill.hint import HintDistiller
+from mindkit.distill.mind import MindDistiller
+from mindkit.distill.recipes import fit_method, informed_head_weights
+from mindkit.fusion.modules import freeze_encoders
 from mindkit.models.student import MM, MultiHeadStudent, SingleHeadStudent
-from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet, to_probs
+from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
 from mindkit.registry import Registry
-from mindkit.train.trainer import TrainConfig
+from mindkit.train.method import Method
+from mindkit.train.trainer import Callback, TrainConfig
 
-METHODS: Registry = Registry("method")
+METHODS: Registry[Callable[["MethodContext"], Method]] = Registry("method")
 
 
 @dataclass
@@ -40,15 +48,24 @@ class MethodContext:
     student_size: str = "xs"
     fusion: str = "joint"
     progress: bool = False
+    ensemble_weighting: str = "uniform"  # members: "uniform" or "val_score"
+    head_weights: str = "uniform"  # MIND's head weights: a modality_informed_weights mode
+    sharpness: float = 0.1  # of the softmax head-weight modes
 
     def ensembles(self, sizes: list[str] | None = None) -> dict[str, TeacherEnsemble]:
+        if self.ensemble_weighting not in ("uniform", "val_score"):
+            raise ValueError(f"unknown ensemble weighting {self.ensemble_weighting!r}; use "
+                             "uniform or val_score")
         out = {}
         for m, nets in self.teachers.items():
-            chosen = [n for n in nets if sizes is None or n.size in sizes]
+            chosen = [i for i, n in enumerate(nets) if sizes is None or n.size in sizes]
             if not chosen:
                 raise ValueError(f"no {m} teacher of sizes {sizes}; have "
                                  f"{[n.size for n in nets]}")
-            out[m] = TeacherEnsemble(chosen, names=[f"{m}_{n.size}" for n in chosen])
+            w = ([max(1e-6, self.teacher_scores[m][i]) for i in chosen]
+                 if self.ensemble_weighting == "val_score" else None)
+            out[m] = TeacherEnsemble([nets[i] for i in chosen], w,
+                                     names=[f"{m}_{nets[i].size}" for i in chosen])
         return out
 
     def best_teachers(self) -> dict[str, TeacherEnsemble]:
@@ -58,17 +75,26 @@ class MethodContext:
             out[m] = TeacherEnsemble([nets[best]], names=[f"{m}_{nets[best].size}"])
         return out
 
-    def train(self, **kw):
-        kw.setdefault("alpha", self.alpha)
-        kw.setdefault("T", self.T)
-        kw.setdefault("size", self.student_size)
-        kw.setdefault("fusion", self.fusion)
-        kw.setdefault("config", self.config)
-        kw.setdefault("progress", self.progress)
-        return train_student(self.dataset, kw.pop("ensembles", None), **kw)
+    def student(self, fusion: str | None = None, size: str | None = None) -> MultiHeadStudent:
+        ds = self.dataset
+        torch.manual_seed(self.config.seed)
+        return MultiHeadStudent(ds.modalities, ds.num_outputs, size or self.student_size,
+                                fusion=fusion or self.fusion)
+
+    def mind(self, teacher=None, alpha=None, student=None, head_weights=None,
+             train_on: str = "all") -> MindDistiller:
+        """A MIND method object with this context's settings (``teacher=None``: no KD)."""
+        if head_weights is None:
+            head_weights = informed_head_weights(self.head_weights, self.ensembles(),
+                                                 self.dataset, self.sharpness)
+        return MindDistiller(student if student is not None else self.student(),
+                             self.dataset.task, teacher,
+                             (self.alpha if alpha is None else alpha) if teacher else 0.0,
+                             self.T, head_weights, train_on)
 
 
-GRID_KEYS = {"alpha": float, "T": float, "student_size": str}
+GRID_KEYS = {"alpha": float, "T": float, "student_size": str, "sharpness": float,
+             "head_weights": str}
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -86,139 +112,138 @@ def parse_method(name: str) -> tuple[str, dict]:
     return base, overrides
 
 
-def run_method(name: str, ctx: MethodContext):
-    """Train method ``name`` (optionally ``base@key=value,...``); returns ``(model, info)``."""
+def build_method(name: str, ctx: MethodContext) -> Method:
+    """The method object for ``name`` (optionally ``base@key=value,...``)."""
     base, overrides = parse_method(name)
-    model, hist, info = METHODS.get(base)(replace(ctx, **overrides))
-    return model, {**info, "best_epoch": hist.best_epoch, "val_score": hist.best_score,
-                   "epochs_run": len(hist.records)}
+    method = METHODS.get(base)(replace(ctx, **overrides))
+    method.name = name
+    return method
 
 
-def _register(name: str, doc: str):
+def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = None,
+               callbacks: Sequence[Callback] = ()) -> tuple[torch.nn.Module, dict]:
+    """Build and train method ``name``; returns ``(deployed student, info)``. ``info`` holds
+    the method object, its settings, the deployed and training-only parameter counts, the
+    best epoch, validation score, epochs run and whether it was still improving."""
+    method = build_method(name, ctx)
+    hist = fit_method(method, ctx.dataset, ctx.config, checkpoint, callbacks, ctx.progress,
+                      desc=name)
+    return method.student, {
+        "method": method, "settings": method.settings(),
+        "params": method.deployed_parameters(), "extra_params": method.extra_parameters(),
+        "best_epoch": hist.best_epoch, "val_score": hist.best_score,
+        "epochs_run": len(hist.records), "still_improving": hist.still_improving,
+        "cache_s": getattr(method, "cache_s", 0.0), "history": hist}
+
+
+def register(name: str, doc: str):
     def deco(fn):
         fn.__doc__ = doc
         return METHODS.register(name)(fn)
     return deco
 
 
-@_register("mind", "MIND: multi-head student, KD on every head from the teacher ensembles.")
+@register("mind", "MIND: multi-head student, KD on every head from the teacher ensembles.")
 def _mind(ctx):
-    return ctx.train(ensembles=ctx.ensembles(), desc="mind")
+    return ctx.mind(EnsembleTargets(ctx.ensembles()))
 
 
-@_register("no_kd", "The same multi-head student trained on labels only (alpha = 0).")
+@register("no_kd", "The same multi-head student trained on labels only (alpha = 0).")
 def _no_kd(ctx):
-    return ctx.train(ensembles=None, alpha=0.0, desc="no_kd")
+    return ctx.mind(None)  # the same head weights as MIND's: only KD differs
 
 
-@_register("mind_informed", "MIND with head weights proportional to the teachers' val scores.")
+@register("mind_informed", "MIND with head weights from the teachers' validation scores, "
+          "favouring the more informative modality (softmax over scores / sharpness).")
 def _mind_informed(ctx):
-    return ctx.train(ensembles=ctx.ensembles(), head_weights="proportional", desc="informed")
+    return replace(ctx, head_weights="softmax").mind(EnsembleTargets(ctx.ensembles()))
 
 
-@_register("mind_no_unimodal_kd", "MIND with KD on the multimodal head only.")
+@register("mind_balanced", "MIND with head weights that lift the weaker modality "
+          "(softmax over -scores / sharpness; balancing).")
+def _mind_balanced(ctx):
+    return replace(ctx, head_weights="softmax_inverse").mind(EnsembleTargets(ctx.ensembles()))
+
+
+@register("mind_no_unimodal_kd", "MIND with KD on the multimodal head only.")
 def _mind_no_uni(ctx):
     alpha = {MM: ctx.alpha, **{m: 0.0 for m in ctx.dataset.modality_names}}
-    return ctx.train(ensembles=ctx.ensembles(), alpha=alpha, desc="no_uni_kd")
+    return ctx.mind(EnsembleTargets(ctx.ensembles()), alpha=alpha)
 
 
-@_register("single_teacher_kd", "Classic KD from the best single teacher per modality "
-           "(also the 'one teacher instead of an ensemble' ablation).")
+@register("single_teacher_kd", "Classic KD from the best single teacher per modality "
+          "(also the 'one teacher instead of an ensemble' ablation).")
 def _single_teacher(ctx):
-    return ctx.train(ensembles=ctx.best_teachers(), desc="single_teacher")
+    return ctx.mind(EnsembleTargets(ctx.best_teachers()))
 
 
 def _one_size(size):
     def fn(ctx):
-        return ctx.train(ensembles=ctx.ensembles([size]), desc=f"size_{size}")
+        return ctx.mind(EnsembleTargets(ctx.ensembles([size])))
     return fn
 
 
 for _s in ("xs", "s", "m"):
-    _register(f"mind_size_{_s}", f"MIND with ensembles of {_s} teachers only.")(_one_size(_s))
+    register(f"mind_size_{_s}", f"MIND with ensembles of {_s} teachers only.")(_one_size(_s))
 
 
-@_register("mind_paired_only", "MIND trained without the unpaired (single-modality) samples.")
+@register("mind_paired_only", "MIND trained without the unpaired (single-modality) samples.")
 def _paired_only(ctx):
-    train = ctx.dataset["train"]
-    paired = train.subset(train.groups()["paired"])
-    return ctx.train(ensembles=ctx.ensembles(), train_split=paired, desc="paired_only")
+    return ctx.mind(EnsembleTargets(ctx.ensembles()), train_on="paired")
 
 
-def _single_head(ctx, missing: str, kd: bool, desc: str):
+def _single_head(ctx, missing: str, kd: bool):
     ds = ctx.dataset
     torch.manual_seed(ctx.config.seed)
     student = SingleHeadStudent(ds.modalities, ds.num_outputs, ctx.student_size,
                                 missing=missing)
-    targets = None
-    if kd:
-        # each sample's target: the mean of the ensembles of the modalities it has
-        soft = TeacherCache.build(ctx.ensembles(), ds["train"], ds.task).soft_targets(ctx.T)
-        per_mod = torch.stack([soft[m] for m in ds.modality_names])  # NaN where absent
-        targets = {MM: per_mod.nanmean(0)}
-    return ctx.train(student=student, targets=targets, alpha=ctx.alpha if kd else 0.0,
-                     desc=desc)
+    # each sample's target: the mean of the ensembles of the modalities it has
+    teacher = EnsembleTargets(ctx.ensembles(), combine="present_mean") if kd else None
+    return ctx.mind(teacher, student=student, head_weights={})
 
 
-@_register("single_head_zero", "Single-head joint fusion, absent modality zero-filled "
-           "(with presence flags).")
+@register("single_head_zero", "Single-head joint fusion, absent modality zero-filled "
+          "(with presence flags).")
 def _sh_zero(ctx):
-    return _single_head(ctx, "zero", False, "single_zero")
+    return _single_head(ctx, "zero", False)
 
 
-@_register("single_head_learned", "Single-head joint fusion with a learned missing token.")
+@register("single_head_learned", "Single-head joint fusion with a learned missing token.")
 def _sh_learned(ctx):
-    return _single_head(ctx, "learned", False, "single_learned")
+    return _single_head(ctx, "learned", False)
 
 
-@_register("single_head_ensemble_kd", "Single-head student distilled from the mean of the "
-           "present modalities' teacher ensembles.")
+@register("single_head_ensemble_kd", "Single-head student distilled from the mean of the "
+          "present modalities' teacher ensembles.")
 def _sh_kd(ctx):
-    return _single_head(ctx, "zero", True, "single_ens_kd")
+    return _single_head(ctx, "zero", True)
 
 
-@_register("mm_teacher_kd", "A large multi-head multimodal teacher (size m, no KD) distilled "
-           "head by head into the small student.")
+@register("mm_teacher_kd", "A large multi-head multimodal teacher (size m, no KD) distilled "
+          "head by head into the small student.")
 def _mm_teacher(ctx):
-    ds = ctx.dataset
-    big, _, _ = ctx.train(ensembles=None, alpha=0.0, size="m", desc="mm_teacher")
-    out = predict_student(big, ds["train"])
-    targets = {h: to_probs(v, ds.task, ctx.T) for h, v in out.logits.items()}
-    return ctx.train(targets=targets, desc="mm_teacher_kd")
+    big = ctx.mind(None, student=ctx.student(size="m"), head_weights={})
+    fit_method(big, ctx.dataset, ctx.config, progress=ctx.progress, desc="mm_teacher")
+    return ctx.mind(ModelTargets(big.student))
 
 
-def fusion_variant(fusion: str):
-    """MIND with another fusion module (claim c)."""
+def _fusion_variant(fusion: str, kd: bool):
     def fn(ctx):
-        return replace(ctx, fusion=fusion).train(ensembles=ctx.ensembles(),
-                                                 desc=f"mind_{fusion}")
+        teacher = EnsembleTargets(ctx.ensembles()) if kd else None
+        return ctx.mind(teacher, student=ctx.student(fusion=fusion))
     return fn
-
-
-def no_kd_fusion_variant(fusion: str):
-    def fn(ctx):
-        return replace(ctx, fusion=fusion).train(ensembles=None, alpha=0.0,
-                                                 desc=f"no_kd_{fusion}")
-    return fn
-
-
-__all__ = ["METHODS", "MethodContext", "MultiHeadStudent", "run_method", "fusion_variant",
-           "no_kd_fusion_variant"]
 
 
 for _f in ("late", "attention"):
-    _register(f"mind_{_f}", f"MIND with {_f} fusion for the multimodal head.")(
-        fusion_variant(_f))
-    _register(f"no_kd_{_f}", f"The no-KD multi-head student with {_f} fusion.")(
-        no_kd_fusion_variant(_f))
+    register(f"mind_{_f}", f"MIND with {_f} fusion for the multimodal head.")(
+        _fusion_variant(_f, True))
+    register(f"no_kd_{_f}", f"The no-KD multi-head student with {_f} fusion.")(
+        _fusion_variant(_f, False))
 
 
 def _early(ctx, kd: bool):
     """Early fusion: the student's encoders are copied from the teachers of the student's own
     preset and frozen; only the heads and the fusion layer train."""
-    from mindkit.fusion.modules import freeze_encoders
-
-    ds = ctx.dataset
     same = {}
     for m, nets in ctx.teachers.items():
         match = [n for n in nets if n.size == ctx.student_size]
@@ -226,78 +251,24 @@ def _early(ctx, kd: bool):
             raise ValueError(f"early fusion needs a {m} teacher of the student's size "
                              f"{ctx.student_size!r}; teachers have {[n.size for n in nets]}")
         same[m] = match[0]
-    torch.manual_seed(ctx.config.seed)
-    student = MultiHeadStudent(ds.modalities, ds.num_outputs, ctx.student_size, fusion="early")
-    freeze_encoders(student, same)
+    student = freeze_encoders(ctx.student(fusion="early"), same)
     if kd:
-        return ctx.train(ensembles=ctx.ensembles(), student=student, desc="mind_early")
-    return ctx.train(ensembles=None, alpha=0.0, student=student, desc="no_kd_early")
+        return ctx.mind(EnsembleTargets(ctx.ensembles()), student=student)
+    return ctx.mind(None, student=student)
 
 
-_register("mind_early", "MIND with early fusion (frozen pre-trained encoders).")(
+register("mind_early", "MIND with early fusion (frozen pre-trained encoders).")(
     lambda ctx: _early(ctx, True))
-_register("no_kd_early", "The no-KD student with early fusion (frozen pre-trained encoders).")(
+register("no_kd_early", "The no-KD student with early fusion (frozen pre-trained encoders).")(
     lambda ctx: _early(ctx, False))
 
 
-class HintStudent(torch.nn.Module):
-    """A student plus one learned projection per modality (student features -> teacher
-    features) for feature (hint) KD. Prediction, routing and heads are the student's."""
-
-    def __init__(self, student: MultiHeadStudent, teacher_dims: dict[str, int]) -> None:
-        super().__init__()
-        self.student = student
-        self.proj = torch.nn.ModuleDict({m: torch.nn.Linear(student.encoders[m].out_dim, d)
-                                         for m, d in teacher_dims.items()})
-
-    @property
-    def head_names(self):
-        return self.student.head_names
-
-    def forward_batch(self, batch):
-        return self.student.forward_batch(batch)
-
-    def route(self, out, task, rule="mm_else_mean"):
-        return self.student.route(out, task, rule)
-
-
-@torch.no_grad()
-def teacher_features(nets: dict[str, UnimodalNet], split, batch_size: int = 512
-                     ) -> dict[str, torch.Tensor]:
-    """Each teacher's encoder features on its modality's rows of ``split`` (NaN elsewhere)."""
-    out = {}
-    for m, net in nets.items():
-        net.eval()
-        idx = split.present[m].nonzero().flatten()
-        full = torch.full((len(split), net.encoder.out_dim), float("nan"))
-        for start in range(0, idx.numel(), batch_size):
-            i = idx[start: start + batch_size]
-            lens = split.lengths[m][i] if m in split.lengths else None
-            full[i] = net.encoder(split.inputs[m][i], lens)
-        out[m] = full
-    return out
-
-
-@_register("feature_kd", "Feature (hint) KD: each modality's student features, through a learned "
-           "projection, match the best teacher's encoder features (MSE), plus the task loss.")
-def _feature_kd(ctx, hint_weight: float = 1.0):
-    ds = ctx.dataset
+@register("feature_kd", "Feature (hint) KD: each modality's student features, through a learned "
+          "projection, match the best teacher's encoder features (MSE), plus the task loss.")
+def _feature_kd(ctx):
     best = {m: e.members[0] for m, e in ctx.best_teachers().items()}
-    feats = teacher_features(best, ds["train"])
-    torch.manual_seed(ctx.config.seed)
-    model = HintStudent(MultiHeadStudent(ds.modalities, ds.num_outputs, ctx.student_size,
-                                         fusion=ctx.fusion),
-                        {m: n.encoder.out_dim for m, n in best.items()})
+    return HintDistiller(ctx.student(), ctx.dataset.task, best)
 
-    def hint(model, batch, out):
-        terms = {}
-        for m, proj in model.proj.items():
-            rows = batch.present[m]
-            if rows.any():
-                pred = proj(out.features[m][rows])
-                target = feats[m][batch.idx][rows]
-                terms[f"hint/{m}"] = hint_weight * torch.nn.functional.mse_loss(pred, target)
-        return terms
 
-    return ctx.train(ensembles=None, alpha=0.0, student=model, extra_loss=hint,
-                     desc="feature_kd")
+__all__ = ["GRID_KEYS", "METHODS", "MethodContext", "build_method", "parse_method", "register",
+           "run_method"]

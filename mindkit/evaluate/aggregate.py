@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-VALUE_COLUMNS = ("value", "ci_low", "ci_high", "n", "params")
+VALUE_COLUMNS = ("value", "ci_low", "ci_high", "n", "params", "boot_undefined", "p_a_better",
+                 "value_a", "value_b")
 
 
 def t_quantile(df: int, q: float = 0.975) -> float:
@@ -86,12 +87,56 @@ def paired_difference(records, method_a: str, method_b: str, metric: str, head: 
             "n_seeds": k, "a_wins": sum(d > 0 for d in diffs)}
 
 
-def claim_table(records, metric: str, modalities: list[str]) -> "object":
+def pooled_run_difference(predictions_dir, seeds, method_a: str, method_b: str, task: str,
+                          metric: str, head: str = "routed", group: str = "all",
+                          n_boot: int = 1000) -> dict:
+    """The per-run paired bootstrap, pooled over seeds: the mean over seeds of
+    ``metric(a) - metric(b)`` on each seed's test samples, with a CI from resample-wise means of
+    the per-seed paired bootstrap differences (each seed's two models scored on the same
+    resampled samples). It measures the sampling uncertainty of the test sets, where the
+    across-seed t-interval measures the spread between seeds. Reads the predictions that
+    :func:`mindkit.distill.compare.compare_methods` saved (``seed<k>/predictions/<m>.parquet``).
+    """
+    from pathlib import Path
+
+    from mindkit.evaluate.metrics import paired_distribution, pooled_paired_difference
+    from mindkit.evaluate.predictions import (
+        frame_groups,
+        frame_probs,
+        frame_y,
+        read_predictions,
+    )
+
+    pts_a, pts_b, d_a, d_b = [], [], [], []
+    for seed in seeds:
+        base = Path(predictions_dir) / f"seed{seed}" / "predictions"
+        fa, fb = read_predictions(base / method_a), read_predictions(base / method_b)
+        if not (fa["id"].to_numpy() == fb["id"].to_numpy()).all():
+            raise ValueError(f"seed {seed}: {method_a!r} and {method_b!r} were scored on "
+                             "different samples")
+        rows = frame_groups(fa)[group]
+        pa, pb, da, db = paired_distribution(task, frame_y(fa, task)[rows],
+                                             frame_probs(fa, head)[rows],
+                                             frame_probs(fb, head)[rows], metric, n_boot, seed,
+                                             from_probs=True)
+        pts_a.append(pa)
+        pts_b.append(pb)
+        d_a.append(da)
+        d_b.append(db)
+    out = pooled_paired_difference(d_a, d_b, pts_a, pts_b)
+    return {f"pooled_{k}": v for k, v in out.items()}
+
+
+def claim_table(records, metric: str, modalities: list[str], predictions_dir=None,
+                task: str | None = None, n_boot: int = 1000) -> "object":
     """The comparisons behind MIND's claims, as paired differences over seeds.
 
     (a) ``mind - no_kd`` on each head; (b) ``mind - single_head_*`` and ``no_kd - single_head_*``
     on the routed prediction for all samples and each single-modality group; (c) ``mind_<f> -
-    no_kd_<f>`` for each other fusion. Rows whose methods were not run are left out.
+    no_kd_<f>`` for each other fusion. Rows whose methods were not run are left out. With
+    ``predictions_dir`` (and ``task``), each row also gets the pooled per-run paired bootstrap
+    (:func:`pooled_run_difference`): ``pooled_diff``, ``pooled_ci_low``/``high``,
+    ``pooled_p_a_better``.
     """
     import pandas as pd
 
@@ -103,8 +148,17 @@ def claim_table(records, metric: str, modalities: list[str]) -> "object":
     def add(claim, a, b, head, group):
         if a in have and b in have:
             sel = df[(df["head"] == head) & (df["group"] == group) & (df["metric"] == metric)]
-            if not sel.empty:
-                rows.append({"claim": claim, **paired_difference(df, a, b, metric, head, group)})
+            if sel.empty:
+                return
+            row = {"claim": claim, **paired_difference(df, a, b, metric, head, group)}
+            if predictions_dir is not None:
+                if task is None:
+                    raise ValueError("claim_table with predictions_dir needs the task")
+                seeds = sorted(set(sel[sel["method"] == a]["seed"]) &
+                               set(sel[sel["method"] == b]["seed"]))
+                row.update(pooled_run_difference(predictions_dir, seeds, a, b, task, metric,
+                                                 head, group, n_boot))
+            rows.append(row)
 
     for head, group in [("mm", "paired"), ("routed", "all")] + [(m, f"has_{m}")
                                                                 for m in modalities]:

@@ -1,57 +1,66 @@
 """Evaluate students per head and per sample group, and teachers on the same samples.
 
-Records carry ``split`` = the evaluated split's name unless ``fields`` set it; ``boot_seed``
-seeds the bootstrap, so ``fields`` may carry the run's own ``seed``.
+Both go through a prediction frame (:mod:`mindkit.evaluate.predictions`), so the records
+written now and the ones recomputed later from the saved predictions are the same. Records
+carry ``split`` = the evaluated split's name unless ``fields`` set it; ``boot_seed`` seeds the
+bootstrap, so ``fields`` may carry the run's own ``seed``. Pass ``predictions_to=`` a path to
+keep the frame (Parquet).
 """
 
 from __future__ import annotations
 
-from torch import Tensor
+import math
 
 from mindkit.data.base import Split
-from mindkit.evaluate.metrics import metric_records
-from mindkit.models.student import MM, MultiHeadStudent
-from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet, to_probs
+from mindkit.evaluate.metrics import compute_metrics, primary_metric
+from mindkit.evaluate.predictions import (
+    records_from_predictions,
+    student_predictions,
+    unimodal_predictions,
+    write_predictions,
+)
+from mindkit.models.predict import predict_student, predict_unimodal
 
 
-def _records(task: str, y: Tensor, probs: Tensor, split: Split, n_boot: int, boot_seed: int,
-             head: str, group: str, fields: dict) -> list[dict]:
-    fields = {"split": split.name, **fields}
-    return metric_records(task, y, probs, n_boot=n_boot, boot_seed=boot_seed, from_probs=True,
-                          head=head, group=group, **fields)
+def evaluate_student(student, split: Split, task: str, /, n_boot: int = 1000,
+                     boot_seed: int = 0, predictions_to=None, provenance: dict | None = None,
+                     **fields) -> list[dict]:
+    """Tidy metric records (with bootstrap CIs) for a student on ``split``: each unimodal head
+    on ``has_<m>``, ``mm`` on ``paired``, ``routed`` on ``all``, ``paired`` and ``only_<m>``."""
+    frame = student_predictions(student, split, task)
+    if predictions_to is not None:
+        write_predictions(frame, predictions_to, provenance)
+    return records_from_predictions(frame, task, n_boot=n_boot, boot_seed=boot_seed,
+                                    **{"split": split.name, **fields})
 
 
-def evaluate_student(student: MultiHeadStudent, split: Split, task: str, /, n_boot: int = 1000,
-                     boot_seed: int = 0, **fields) -> list[dict]:
-    """Tidy metric records (with bootstrap CIs) for the student on ``split``.
-
-    ``head`` = each unimodal head on every sample that has its modality (group ``has_<m>``);
-    ``mm`` on the complete samples (group ``paired``); ``routed`` (one prediction per sample,
-    :meth:`MultiHeadStudent.route`) on all samples and on each group of :meth:`Split.groups`.
-    """
-    from mindkit.distill.recipes import predict_student
-
-    out = predict_student(student, split)
-    recs = []
-    for h in student.head_names:
-        rows = out.mask[h]
-        group = "paired" if h == MM else f"has_{h}"
-        recs += _records(task, split.y[rows], to_probs(out.logits[h][rows], task), split,
-                         n_boot, boot_seed, h, group, fields)
-    probs, _ = student.route(out, task)
-    for g, rows in split.groups().items():
-        if rows.any():
-            recs += _records(task, split.y[rows], probs[rows], split, n_boot, boot_seed,
-                             "routed", g, fields)
-    return recs
-
-
-def evaluate_unimodal(model: UnimodalNet | TeacherEnsemble, split: Split, task: str, /,
-                      n_boot: int = 1000, boot_seed: int = 0, **fields) -> list[dict]:
+def evaluate_unimodal(model, split: Split, task: str, /, n_boot: int = 1000, boot_seed: int = 0,
+                      predictions_to=None, provenance: dict | None = None,
+                      **fields) -> list[dict]:
     """Records for a teacher or ensemble on every sample of ``split`` that has its modality."""
-    from mindkit.distill.recipes import predict_unimodal
+    frame = unimodal_predictions(model, split, task)
+    if predictions_to is not None:
+        write_predictions(frame, predictions_to, provenance)
+    return records_from_predictions(frame, task, n_boot=n_boot, boot_seed=boot_seed,
+                                    **{"split": split.name, **fields})
 
-    m = model.modality
-    sub = split.only_modalities([m])
-    probs = predict_unimodal(model, sub, task)
-    return _records(task, sub.y, probs, split, n_boot, boot_seed, m, f"has_{m}", fields)
+
+def validation_score(model, split: Split, task: str) -> float:
+    """The primary metric of ``model`` on ``split``: a student's routed prediction on every
+    sample, or a unimodal model on the samples with its modality. A NaN score (e.g. AUROC on a
+    split with one class) is an error naming the metric and split."""
+    metric = primary_metric(task)
+    if hasattr(model, "route"):
+        probs, _ = model.route(predict_student(model, split), task)
+        y = split.y
+    else:
+        sub = split.only_modalities([model.modality])
+        probs, y = predict_unimodal(model, sub, task), sub.y
+    if len(y) == 0:
+        raise ValueError(f"no samples in split {split.name!r} to compute the validation {metric}")
+    score = compute_metrics(task, y, probs, [metric], from_probs=True)[metric]
+    if not math.isfinite(score):
+        raise ValueError(f"validation {metric} on split {split.name!r} ({len(y)} samples) is "
+                         f"undefined ({score}): e.g. AUROC needs both classes of a label among "
+                         "the samples; use a larger validation split or another seed")
+    return score

@@ -140,6 +140,9 @@ def freeze_encoders(model: nn.Module, sources: Mapping[str, object]) -> nn.Modul
                 "archs={m: teacher.arch}))")
         enc.load_state_dict(state)
         encoders[m] = FrozenEncoder(enc)
+    cfg = getattr(model, "config", None)
+    if isinstance(cfg, dict):  # a reloaded checkpoint freezes the same encoders again
+        cfg["frozen_encoders"] = sorted(set(cfg.get("frozen_encoders", [])) | set(sources))
     return model
 
 

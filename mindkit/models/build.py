@@ -24,6 +24,14 @@ def build_model(config: dict) -> nn.Module:
         return UnimodalNet(**kw)
     if kind in ("MultiHeadStudent", "SingleHeadStudent"):
         kw["specs"] = {m: spec_from_dict(s) for m, s in kw["specs"].items()}
-        return (MultiHeadStudent if kind == "MultiHeadStudent" else SingleHeadStudent)(**kw)
+        frozen = kw.pop("frozen_encoders", [])
+        model = (MultiHeadStudent if kind == "MultiHeadStudent" else SingleHeadStudent)(**kw)
+        if frozen:  # early fusion: these encoders were frozen pre-trained teachers' encoders
+            from mindkit.fusion.modules import FrozenEncoder
+
+            for m in frozen:
+                model.encoders[m] = FrozenEncoder(model.encoders[m])
+            model.config["frozen_encoders"] = list(frozen)
+        return model
     raise ValueError(f"unknown model type {kind!r} in config; known: UnimodalNet, "
                      "MultiHeadStudent")

@@ -1,6 +1,9 @@
 """Checkpoints: a ``state_dict`` (``.pt``) beside a small JSON of the model's config.
 
-Loading rebuilds the model from the JSON and reads the weights with ``weights_only=True``.
+Loading rebuilds the model from the JSON and reads the weights with ``weights_only=True``. The
+JSON also records where the model came from (``provenance``: dataset and options, seed, split
+hash, task, outputs, modality specs, mindkit version; ``train``: the training config), and
+``load_model(path, dataset=ds)`` refuses a checkpoint made for another dataset or split.
 """
 
 from __future__ import annotations
@@ -31,11 +34,21 @@ def read_meta(path: str | Path) -> dict:
     return json.loads(meta_path.read_text())
 
 
-def load_model(path: str | Path, map_location: str = "cpu") -> nn.Module:
+def load_model(path: str | Path, map_location: str = "cpu", dataset=None,
+               fix: str = "retrain it for this dataset") -> nn.Module:
+    """Rebuild the model saved at ``path``. With ``dataset``, refuse (``StaleStateError``) a
+    checkpoint whose provenance (dataset, split, task, outputs, modality specs) does not match."""
     path = Path(path).with_suffix(".pt")
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    model = build_model(read_meta(path)["model"])
+    meta = read_meta(path)
+    if dataset is not None:
+        from mindkit.provenance import check_provenance
+
+        cfg = meta["model"]
+        mods = [cfg["spec"]["name"]] if "spec" in cfg else sorted(cfg.get("specs", {}))
+        check_provenance(meta.get("provenance", {}), dataset, f"checkpoint {path}", fix, mods)
+    model = build_model(meta["model"])
     state = torch.load(path, map_location=map_location, weights_only=True)
     model.load_state_dict(state)
     model.eval()

@@ -1,0 +1,137 @@
+"""One small object per training method (the mdistiller ``Distiller`` pattern).
+
+A :class:`Method` owns the model it deploys (``student``), any frozen teachers, and its loss.
+:class:`mindkit.train.Trainer` drives every method with one loop and calls these hooks:
+
+=========================  =====================================================================
+``prepare(train)``         once, before the first epoch: cache teacher outputs, pick the training
+                           samples (returns the split to train on)
+``transform_batch(b, g)``  per batch, before the forward pass (e.g. random modality dropout)
+``forward_train(b)``       per batch: a dict of named loss terms with a ``"total"``; a term a batch
+                           cannot compute (a head with no rows) is left out, not set to 0
+``after_backward(b, t)``   after ``backward()``, before clipping and ``optimizer.step()``
+                           (gradient modulation); may return numbers to log
+``extra_optimizers()``     optimizers the method steps itself on its own parameters (meta-learned
+                           weights); those parameters are left out of the main optimizer
+``held_out_step(b)``       every ``held_out_every`` steps, on a batch of ``held_out_split`` (the
+                           method sets both, e.g. a meta-validation split carved in ``prepare``)
+``on_epoch_end(epoch)``    numbers to add to the epoch's history record
+=========================  =====================================================================
+
+Teachers are frozen and stay in eval mode whatever ``train()`` is called with. Only ``student``
+is scored, checkpointed and counted as the deployed model; training-only modules (hint
+projections) are counted by :meth:`Method.extra_parameters`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from mindkit.data.base import Batch, Split
+
+
+class Method(nn.Module):
+    name = "method"
+    held_out_every: int = 0  # > 0: call held_out_step every that many optimizer steps
+
+    def __init__(self, student: nn.Module, task: str) -> None:
+        super().__init__()
+        self.student = student
+        self.task = task
+        self.held_out_split: Split | None = None
+
+    # -- the deployed model ------------------------------------------------------------------
+    def deployed_parameters(self) -> int:
+        return sum(p.numel() for p in self.student.parameters())
+
+    def extra_parameters(self) -> int:
+        """Trainable parameters used only in training (not part of the deployed student)."""
+        mine = {id(p) for p in self.student.parameters()}
+        mine |= {id(p) for t in self.teacher_modules() for p in t.parameters()}
+        return sum(p.numel() for p in self.parameters() if id(p) not in mine)
+
+    def teacher_modules(self) -> list[nn.Module]:
+        """Frozen modules this method holds (kept in eval mode)."""
+        return []
+
+    def settings(self) -> dict:
+        """The method's settings that records should carry (e.g. alpha, T for KD methods)."""
+        return {}
+
+    def train(self, mode: bool = True) -> "Method":
+        super().train(mode)
+        for t in self.teacher_modules():
+            t.train(False)
+        return self
+
+    # -- hooks -------------------------------------------------------------------------------
+    def prepare(self, train: Split) -> Split:
+        return train
+
+    def transform_batch(self, batch: Batch, generator: torch.Generator) -> Batch:
+        return batch
+
+    def forward_train(self, batch: Batch) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must implement forward_train(batch)")
+
+    def after_backward(self, batch: Batch, terms: dict[str, Tensor]) -> dict[str, float] | None:
+        return None
+
+    def extra_optimizers(self) -> list[torch.optim.Optimizer]:
+        return []
+
+    def held_out_step(self, batch: Batch) -> dict[str, float] | None:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} sets held_out_every but has no "
+                                  "held_out_step(batch)")
+
+    def on_epoch_end(self, epoch: int) -> dict[str, float]:
+        return {}
+
+    # -- for the trainer ---------------------------------------------------------------------
+    def main_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters for the main optimizer: all but teachers' and those that an
+        extra optimizer steps."""
+        own = {id(p) for opt in self.extra_optimizers() for g in opt.param_groups
+               for p in g["params"]}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+
+
+class Supervised(Method):
+    """Plain supervised training of one model on its task loss (teachers, unimodal baselines).
+
+    ``model.forward_batch(batch)`` must return logits ``[B, C]`` for every row of the batch;
+    ``modalities`` restricts training to the samples that have them (a unimodal teacher trains
+    on every sample with its modality).
+    """
+
+    name = "supervised"
+
+    def __init__(self, model: nn.Module, task: str, modalities: list[str] | None = None) -> None:
+        super().__init__(model, task)
+        self.modalities = list(modalities) if modalities else None
+
+    def prepare(self, train: Split) -> Split:
+        return train.only_modalities(self.modalities) if self.modalities else train
+
+    def forward_train(self, batch: Batch) -> dict[str, Tensor]:
+        from mindkit.distill.losses import task_loss
+
+        return {"total": task_loss(self.task, self.student.forward_batch(batch), batch.y)}
+
+
+class LossFnMethod(Method):
+    """Wrap a plain ``loss_fn(model, batch) -> {"total": ..., ...}`` as a method, for quick
+    experiments in a notebook."""
+
+    name = "loss_fn"
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[[nn.Module, Batch], dict],
+                 task: str = "") -> None:
+        super().__init__(model, task)
+        self.loss_fn = loss_fn
+
+    def forward_train(self, batch: Batch) -> dict[str, Tensor]:
+        return self.loss_fn(self.student, batch)
