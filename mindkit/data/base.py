@@ -6,6 +6,11 @@ presence mask, optional per-sample lengths (variable-length sequences), the targ
 Absent entries of a modality tensor hold zeros *and* are marked absent in ``present``: models
 must consult ``present`` (the multi-head student never feeds an absent modality to its encoder).
 
+:func:`validate_split` checks a split against its modality specs and task (shapes, dtypes,
+lengths, finite values on present rows, targets); every :class:`MultimodalDataset` runs it on
+its splits when built. :meth:`ModalitySpec.check_input` is the cheap shape check models run on
+their inputs.
+
 Batches are cut from a split by index gathering (:meth:`Split.batch`, :func:`iterate_batches`),
 which is much cheaper than a per-sample ``DataLoader`` for data that fits in memory.
 """
@@ -20,6 +25,20 @@ from torch import Tensor
 
 TASKS = ("binary", "multilabel", "multiclass")
 MODALITY_KINDS = ("image", "sequence", "tabular", "timeseries", "tokens")
+LAYOUTS = {
+    "image": ("C", "H", "W"),
+    "sequence": ("max_len", "features"),
+    "timeseries": ("max_len", "features"),
+    "tabular": ("features",),
+    "tokens": ("max_len",),
+}
+"""The per-sample layout of each modality kind (``ModalitySpec.shape`` has one size per name)."""
+TIME_KINDS = ("sequence", "timeseries", "tokens")
+
+
+def _layout_str(kind: str) -> str:
+    names = LAYOUTS[kind]
+    return f"({', '.join(names)}{',' if len(names) == 1 else ''})"
 
 
 @dataclass(frozen=True)
@@ -46,6 +65,12 @@ class ModalitySpec:
             )
         if self.kind == "tokens" and self.vocab_size < 2:
             raise ValueError(f"modality {self.name!r}: a tokens modality needs vocab_size >= 2")
+        layout = LAYOUTS[self.kind]
+        if len(self.shape) != len(layout) or any(int(d) < 1 for d in self.shape):
+            raise ValueError(
+                f"modality {self.name!r}: a {self.kind!r} spec needs a per-sample shape "
+                f"{_layout_str(self.kind)} of positive sizes, got {tuple(self.shape)}"
+            )
 
     @property
     def channels(self) -> int:
@@ -55,6 +80,74 @@ class ModalitySpec:
         if self.kind == "tokens":
             return self.vocab_size
         return self.shape[-1]
+
+    @property
+    def free_length(self) -> bool:
+        """Whether a model may be fed another number of steps than ``shape[0]`` (variable-length
+        sequences, time series and token ids: the encoders pool over the true lengths)."""
+        return self.variable_length and self.kind in TIME_KINDS
+
+    def shape_problem(self, shape: tuple[int, ...], free_length: bool = False) -> str | None:
+        """Why a per-sample ``shape`` does not fit this spec, with the fix; ``None`` if it fits.
+
+        The one place where shapes are compared (:meth:`check_input` for models,
+        :func:`validate_split` for datasets). With ``free_length`` the number of steps of a
+        :attr:`free_length` modality may differ from ``shape[0]``; features may not.
+        """
+        shape, want = tuple(int(d) for d in shape), tuple(self.shape)
+        if shape == want:
+            return None
+        layout = _layout_str(self.kind)
+        if len(shape) != len(want):
+            return (f"{len(shape)} per-sample dimensions instead of {len(want)} {layout}; give a "
+                    f"batch [B, {layout[1:-1].rstrip(',')}] (one leading batch dimension)")
+        if self.kind == "image":
+            if shape[0] != want[0]:
+                return (f"{shape[0]} channel(s) where {want[0]} are expected; convert the images "
+                        f"to {want[0]} channel(s) (e.g. to greyscale) or declare the channels "
+                        "the data has")
+            return (f"images of {shape[1]} x {shape[2]} where {want[1]} x {want[2]} are "
+                    "expected; resize or crop them, or declare (and build the model for) the "
+                    "size the data has")
+        if self.kind == "tabular":
+            return (f"{shape[0]} features where {want[0]} are expected; give the columns the "
+                    "spec declares, in its order")
+        # sequence, timeseries, tokens: (max_len, features) or (max_len,)
+        if shape[1:] != want[1:]:
+            return (f"{shape[1]} features per step where {want[1]} are expected; the steps may "
+                    "vary in number, their features may not")
+        if free_length and self.free_length:
+            return None
+        if self.free_length:
+            return (f"{shape[0]} padded steps where {want[0]} are expected; pad every sample "
+                    f"to {want[0]} steps (true lengths in Split.lengths) or declare the padded "
+                    "length the data has")
+        return (f"{shape[0]} steps where {want[0]} are expected and the modality is fixed-length "
+                f"(variable_length=False); pad or crop to {want[0]} steps, or declare it "
+                "variable_length=True and give its lengths")
+
+    def check_input(self, x: Tensor, where: str = "") -> None:
+        """Raise a ValueError if the batch ``x`` (``[B, *shape]``) does not fit this spec.
+
+        Only shapes and dtypes are compared (no data is read), so models call it on every
+        forward pass. For :attr:`free_length` modalities the number of steps may differ.
+        ``where`` (e.g. the model's class name) prefixes the message.
+        """
+        got = tuple(x.shape[1:])
+        free = self.free_length and len(got) == len(self.shape) and got[0] >= 1
+        problem = self.shape_problem(got, free_length=free)
+        if problem is None and (self.kind == "tokens") == x.is_floating_point():
+            want = "integer token ids (torch.long)" if self.kind == "tokens" else "floating values"
+            problem = f"dtype {x.dtype} where {want} are expected; convert with " + (
+                "x.long()" if self.kind == "tokens" else "x.float()")
+        if problem is not None:
+            prefix = f"{where}: " if where else ""
+            raise ValueError(
+                f"{prefix}modality {self.name!r} ({self.kind}): the model was built for "
+                f"per-sample shape {tuple(self.shape)} = {_layout_str(self.kind)}"
+                f"{', any max_len' if self.free_length else ''} but got {got} "
+                f"(batch {tuple(x.shape)}, {x.dtype}); {problem}"
+            )
 
 
 @dataclass
@@ -184,6 +277,155 @@ class Split:
         return out
 
 
+def validate_split(split: Split, specs: dict[str, ModalitySpec], task: str, num_outputs: int,
+                   name: str | None = None, dataset: str = "") -> None:
+    """Check ``split`` against the data contract (DESIGN.md section 3); raise a ValueError if not.
+
+    Per modality (against ``specs``): the per-sample shape equals ``spec.shape`` exactly (the
+    stored padding included); floating values for image / sequence / timeseries / tabular and
+    ``torch.long`` ids in ``[0, vocab_size)`` for tokens; lengths given iff
+    ``spec.variable_length``, integer, within ``[1, padded steps]`` on present rows; no NaN or
+    infinite value in a present row. Absent rows are never read by a model, so their content
+    (and their lengths) is not checked. Targets (against ``task``): multiclass ``long[N]`` class
+    indices in ``[0, num_outputs)``; binary / multilabel floating 0/1 of shape
+    ``[N, num_outputs]``.
+
+    Every message names the split, the modality (or ``y``), what was found, what was expected
+    and how to fix it. The checks are vectorised; the scan for non-finite values is one sum per
+    tensor (a finite sum proves every value finite), falling back to a per-row count only when
+    that sum is not finite. :class:`MultimodalDataset` calls this for every split it is built
+    with, so every builder and :meth:`MultimodalDataset.subsample` is checked.
+    """
+    sname = split.name if name is None else name
+    where = (f"dataset {dataset!r}, " if dataset else "") + f"split {sname!r}"
+    if task not in TASKS:
+        raise ValueError(f"{where}: unknown task {task!r}; use one of {TASKS}")
+    if set(split.inputs) != set(specs):
+        raise ValueError(
+            f"{where}: holds modalities {sorted(split.inputs)} but the specs declare "
+            f"{sorted(specs)}; give one spec per modality and one tensor per spec"
+        )
+    for m in sorted(specs):
+        _validate_modality(split, specs[m], f"{where}, modality {m!r}")
+    _validate_targets(split.y, len(split), task, num_outputs, f"{where}, y")
+
+
+def _fail(where: str, found: str, expected: str, fix: str) -> ValueError:
+    return ValueError(f"{where}: {found}; expected {expected}. Fix: {fix}")
+
+
+def _bad_rows(bad_per_row: Tensor, limit: int = 5) -> str:
+    rows = bad_per_row.nonzero().flatten()
+    more = f" and {rows.numel() - limit} more" if rows.numel() > limit else ""
+    return f"{rows.numel()} present sample(s), e.g. at rows {rows[:limit].tolist()}{more}"
+
+
+def _validate_modality(split: Split, spec: ModalitySpec, where: str) -> None:
+    x, present = split.inputs[spec.name], split.present[spec.name]
+    n = len(split)
+    if present.dim() != 1:
+        raise _fail(where, f"a presence mask of shape {tuple(present.shape)}", f"bool[{n}]",
+                    "give one True/False per sample")
+    problem = spec.shape_problem(tuple(x.shape[1:]))
+    if problem is not None:
+        raise ValueError(
+            f"{where}: per-sample shape {tuple(x.shape[1:])} (tensor {tuple(x.shape)}) but the "
+            f"spec declares {tuple(spec.shape)} = {_layout_str(spec.kind)}; {problem}")
+    if spec.kind == "tokens":
+        if x.dtype != torch.long:
+            raise _fail(where, f"token ids of dtype {x.dtype}", "torch.long ids",
+                        "convert them with .long()")
+    elif not x.is_floating_point():
+        raise _fail(where, f"values of dtype {x.dtype}", f"floating values for a {spec.kind!r} "
+                    "modality", "convert them with .float() (and scale images, e.g. to [0, 1])")
+
+    steps = spec.shape[0]
+    lens = split.lengths.get(spec.name)
+    if spec.variable_length and lens is None:
+        raise _fail(where, "no lengths although the spec says variable_length=True",
+                    f"Split.lengths[{spec.name!r}]: the true number of steps of each sample",
+                    "give the lengths (any value on absent rows), or declare the modality "
+                    "variable_length=False if every sample fills all its steps")
+    if not spec.variable_length and lens is not None:
+        raise _fail(where, "lengths although the spec says variable_length=False",
+                    "no lengths for a fixed-length modality",
+                    "drop Split.lengths for it, or declare it variable_length=True")
+    if lens is not None:
+        if lens.dim() != 1 or lens.is_floating_point() or lens.dtype == torch.bool:
+            raise _fail(where, f"lengths of dtype {lens.dtype} and shape {tuple(lens.shape)}",
+                        f"integer lengths of shape [{n}]",
+                        "give torch.long lengths, one per sample")
+        bad = present & ((lens < 1) | (lens > steps))
+        if bool(bad.any()):
+            vals = lens[bad]
+            raise _fail(
+                where, f"lengths in [{int(vals.min())}, {int(vals.max())}] in {_bad_rows(bad)}",
+                f"lengths in [1, {steps}] (the padded steps) on every present row",
+                "a present sample needs at least one step and no more than the padding holds; "
+                "mark an empty sample absent (present=False) or fix its length")
+
+    if x.numel() == 0:
+        return
+    if spec.kind == "tokens":
+        lo, hi = torch.aminmax(x)
+        if int(lo) >= 0 and int(hi) < spec.vocab_size:
+            return
+        per_row = ((x < 0) | (x >= spec.vocab_size)).sum(1) * present
+        if bool(per_row.any()):
+            vals = x[present]
+            raise _fail(
+                where, f"{int(per_row.sum())} token ids outside [0, {spec.vocab_size}) in "
+                f"{_bad_rows(per_row)} (ids found in [{int(vals.min())}, {int(vals.max())}])",
+                f"ids in [0, vocab_size={spec.vocab_size}) (0 = padding)",
+                "map unknown tokens to a reserved id below vocab_size, or declare the "
+                "vocabulary size the ids need")
+        return
+    if bool(torch.isfinite(x.sum())):
+        return  # a finite sum proves every value finite (NaN and inf propagate through sums)
+    bad = ~torch.isfinite(x)
+    per_row = bad.flatten(1).sum(1) * present
+    if bool(per_row.any()):
+        n_nan = int((torch.isnan(x).flatten(1).sum(1) * present).sum())
+        count = int(per_row.sum())
+        raise _fail(
+            where, f"{count} NaN or infinite values ({n_nan} NaN, {count - n_nan} infinite) in "
+            f"{_bad_rows(per_row)}", "finite values in every present sample",
+            "impute or drop the bad values before building the split, or mark those samples "
+            "absent (present=False) if the modality is missing for them")
+
+
+def _validate_targets(y: Tensor, n: int, task: str, num_outputs: int, where: str) -> None:
+    if task == "multiclass":
+        if y.dtype != torch.long or y.dim() != 1:
+            raise _fail(where, f"targets of dtype {y.dtype} and shape {tuple(y.shape)}",
+                        f"class indices of dtype torch.long and shape [{n}] for a multiclass "
+                        "task", "give one integer class index per sample, e.g. "
+                        "y.argmax(1) for one-hot targets, then .long()")
+        if n == 0:
+            return
+        lo, hi = torch.aminmax(y)
+        if int(lo) < 0 or int(hi) >= num_outputs:
+            bad = (y < 0) | (y >= num_outputs)
+            raise _fail(where, f"{int(bad.sum())} class indices outside [0, {num_outputs}) "
+                        f"(found values in [{int(lo)}, {int(hi)}])",
+                        f"indices in [0, {num_outputs}), one per class name",
+                        "map the labels to 0..C-1, or give one class name per class")
+        return
+    if not y.is_floating_point() or tuple(y.shape) != (n, num_outputs):
+        raise _fail(where, f"targets of dtype {y.dtype} and shape {tuple(y.shape)}",
+                    f"floating 0/1 targets of shape [{n}, {num_outputs}] for a {task} task "
+                    f"with {num_outputs} label(s)",
+                    "give one column per class name, e.g. y.float().view(-1, 1) for a binary "
+                    "task")
+    bad = (y != 0) & (y != 1)  # NaN counts as bad too
+    if bool(bad.any()):
+        first = y[bad][0].item()
+        raise _fail(where, f"{int(bad.sum())} targets that are not 0 or 1 (e.g. {first!r})",
+                    f"0/1 labels for a {task} task",
+                    "threshold or binarise the labels (soft labels belong in distillation "
+                    "targets, not in y)")
+
+
 def iterate_batches(
     split: Split,
     batch_size: int,
@@ -206,6 +448,10 @@ class MultimodalDataset:
     ``task`` is one of :data:`TASKS`; ``class_names`` names the classes (multiclass) or labels
     (binary: one name; multilabel: one per label). ``synthetic`` marks generated data; every
     figure and table built from it must say so (:attr:`display_name` does).
+
+    Building one checks every split against the modality specs and the task
+    (:func:`validate_split`), so a dataset that breaks the contract fails when it is built, with
+    a message naming the split and modality, rather than deep inside a training run.
     """
 
     name: str
@@ -232,6 +478,8 @@ class MultimodalDataset:
                     f"dataset {self.name!r}: split {sname!r} holds {sorted(split.inputs)} but the "
                     f"dataset declares {sorted(self.modalities)}"
                 )
+            validate_split(split, self.modalities, self.task, self.num_outputs, name=sname,
+                           dataset=self.name)
 
     @property
     def num_outputs(self) -> int:

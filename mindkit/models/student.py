@@ -91,6 +91,8 @@ class MultiHeadStudent(nn.Module):
         if missing:
             raise KeyError(f"student expects modalities {self.names}; inputs or present lack "
                            f"{missing}")
+        for m in self.names:
+            self.specs[m].check_input(inputs[m], type(self).__name__)
         b = next(iter(present.values())).shape[0]
         ref = next(iter(inputs.values()))
         logits, masks, feats = {}, {}, {}
@@ -168,6 +170,7 @@ class SingleHeadStudent(nn.Module):
         super().__init__()
         archs = dict(archs or {})
         self.names = sorted(specs)
+        self.specs = {m: specs[m] for m in self.names}
         self.num_outputs = num_outputs
         self.multimodal_head = True
         self.encoders = nn.ModuleDict(
@@ -190,6 +193,12 @@ class SingleHeadStudent(nn.Module):
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 lengths: dict[str, Tensor] | None = None) -> StudentOutput:
         lengths = lengths or {}
+        missing = [m for m in self.names if m not in inputs or m not in present]
+        if missing:
+            raise KeyError(f"student expects modalities {self.names}; inputs or present lack "
+                           f"{missing}")
+        for m in self.names:
+            self.specs[m].check_input(inputs[m], type(self).__name__)
         b = next(iter(present.values())).shape[0]
         feats, pres = {}, {}
         for m in self.names:

@@ -51,10 +51,14 @@ class UnimodalNet(nn.Module):
                        "num_outputs": num_outputs, "size": size, "arch": arch, "dropout": dropout}
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        self.spec.check_input(x, type(self).__name__)
         return self.head(self.drop(self.encoder(x, lengths)))
 
     def forward_batch(self, batch: Batch) -> Tensor:
         m = self.modality
+        if m not in batch.inputs:
+            raise KeyError(f"{type(self).__name__} was built for modality {m!r} but the batch "
+                           f"holds {sorted(batch.inputs)}")
         return self(batch.inputs[m], batch.lengths.get(m))
 
 
