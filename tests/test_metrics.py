@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import roc_auc_score
+from scipy.special import softmax
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mindkit.evaluate import (
     AVAILABLE_METRICS,
@@ -16,6 +17,7 @@ from mindkit.evaluate import (
     MetricWarning,
     bootstrap_ci,
     bootstrap_distribution,
+    bootstrap_summary,
     compute_metrics,
     higher_is_better,
     metric_records,
@@ -156,6 +158,38 @@ def _make_case(task, n, rng):
     return y, s
 
 
+def _sk_macro_fixed(task, y, s, rows, metric):
+    """scikit-learn macro AUROC/AUPRC of ``rows`` over the FIXED label set (labels, or
+    one-vs-rest classes, with both classes on all of ``y``); nan if one of them has a single
+    class among ``rows`` (or the set is empty)."""
+    fn = roc_auc_score if metric == "auroc" else average_precision_score
+    if task == "multiclass":
+        ys, ss = np.eye(s.shape[1], dtype=bool)[y], softmax(s, axis=1)
+    else:
+        ys = np.asarray(y).reshape(len(y), -1).astype(bool)
+        ss = np.asarray(s, dtype=float).reshape(len(s), -1)
+    fixed = [j for j in range(ys.shape[1]) if 0 < ys[:, j].sum() < len(ys)]
+    vals = []
+    for j in fixed:
+        col = ys[rows, j]
+        if col.all() or not col.any():
+            return math.nan
+        vals.append(fn(col, ss[rows, j]))
+    return float(np.mean(vals)) if vals else math.nan
+
+
+def _sk_resample(task, y, s, rows, metrics):
+    """Reference metrics of one resample: scikit-learn (via compute_metrics) on the rows, the
+    ranking metrics over the fixed label set."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = compute_metrics(task, y[rows], s[rows], metrics)
+    for m in ("auroc", "auprc"):
+        if m in ref:
+            ref[m] = _sk_macro_fixed(task, y, s, rows, m)
+    return ref
+
+
 @pytest.mark.parametrize("task", list(CASES))
 def test_bootstrap_fast_paths_equal_sklearn_per_resample(task):
     rng = np.random.default_rng(3)
@@ -165,16 +199,42 @@ def test_bootstrap_fast_paths_equal_sklearn_per_resample(task):
     dist = bootstrap_distribution(task, y, s, metrics, n_boot=n_boot, seed=seed)
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     n_nan = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for b in range(n_boot):
-            ref = compute_metrics(task, y[idx[b]], s[idx[b]], metrics)
-            for m in metrics:
-                assert _nan_equal(dist[m][b], ref[m]), (task, m, b, dist[m][b], ref[m])
-                n_nan += math.isnan(ref[m])
+    for b in range(n_boot):
+        ref = _sk_resample(task, y, s, idx[b], metrics)
+        for m in metrics:
+            assert _nan_equal(dist[m][b], ref[m]), (task, m, b, dist[m][b], ref[m])
+            n_nan += math.isnan(ref[m])
     assert all(v.shape == (n_boot,) for v in dist.values())
-    if task == "binary":
-        assert n_nan > 0  # the undefined-resample path was exercised
+    assert n_nan > 0  # the undefined-resample path was exercised
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_macro_ranking_uses_the_fixed_label_set_in_every_resample(task):
+    # a rare label/class vanishes from some resamples: the old per-resample label set averaged
+    # over the labels left (a finite value); the fixed set makes that resample undefined
+    rng = np.random.default_rng(3)
+    n, n_boot, seed = 16, 30, 11
+    y, s = _make_case(task, n, rng)
+    ranking = ["auroc"] if task == "multiclass" else ["auroc", "auprc"]
+    dist = bootstrap_distribution(task, y, s, ranking, n_boot=n_boot, seed=seed)
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    changed = 0
+    for b in range(n_boot):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            old = compute_metrics(task, y[idx[b]], s[idx[b]], ranking)
+        for m in ranking:
+            fixed = _sk_macro_fixed(task, y, s, idx[b], m)
+            assert _nan_equal(dist[m][b], fixed)
+            if not _nan_equal(old[m], fixed):
+                assert math.isnan(fixed) and not math.isnan(old[m])
+                changed += 1
+            else:
+                assert _nan_equal(dist[m][b], old[m])
+    assert changed > 0  # the case does tell the two label sets apart
+    summary = bootstrap_summary(task, y, s, ranking, n_boot=n_boot, seed=seed)
+    for m in ranking:
+        assert summary[m].n_undefined == int(np.isnan(dist[m]).sum()) > 0
 
 
 def test_bootstrap_chunking_does_not_change_resamples(monkeypatch):
@@ -224,6 +284,16 @@ def test_ci_skips_undefined_resamples():
     assert ci["auroc"] == (1.0, 1.0, 1.0)
     point, lo, hi = bootstrap_ci("binary", y, s, ["auroc"], n_boot=0)["auroc"]
     assert point == 1.0 and math.isnan(lo) and math.isnan(hi)
+    # the skipped resamples are counted: those without the single positive row 0
+    idx = np.random.default_rng(0).integers(0, 10, size=(200, 10))
+    expected = int((~(idx == 0).any(axis=1)).sum())
+    assert 0 < expected < 200
+    summary = bootstrap_summary("binary", y, s, ["auroc", "accuracy"], n_boot=200)
+    assert summary["auroc"].n_undefined == expected
+    assert summary["accuracy"].n_undefined == 0 and summary["auroc"].n_boot == 200
+    assert summary["auroc"].as_tuple() == ci["auroc"]
+    recs = metric_records("binary", y, s, metrics=["auroc", "accuracy"], n_boot=200)
+    assert [r["boot_undefined"] for r in recs] == [expected, 0]
 
 
 # ----------------------------------------------------------------------------- records, API
@@ -239,8 +309,11 @@ def test_metric_records():
         assert r["ci_low"] <= r["value"] <= r["ci_high"]
     assert metric_records("multiclass", np.zeros(0, int), np.zeros((0, 3)), head="img") == []
     assert metric_records("binary", torch.zeros(0, 1), torch.zeros(0, 1)) == []
+    assert all(r["boot_undefined"] == 0 for r in recs)  # accuracy and macro F1: always defined
     with pytest.raises(ValueError, match="reserved"):
         metric_records("multiclass", y, logits, n_boot=0, value=1)
+    with pytest.raises(ValueError, match="reserved"):
+        metric_records("multiclass", y, logits, n_boot=0, boot_undefined=1)
 
 
 def test_defaults_primary_and_direction():

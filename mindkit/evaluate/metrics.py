@@ -25,12 +25,29 @@ Metrics per task (defaults in :data:`METRICS_BY_TASK`, all valid names in
   probability 0.5, i.e. logit >= 0, over all ``N * L`` entries); ``f1`` (binary F1 per label
   at the same threshold, macro-averaged over all labels, 0 where undefined).
 
+Fixed label set: the macro AUROC/AUPRC average over ONE set of labels (one-vs-rest classes for
+multiclass), those holding both classes in ``y_true`` on all the samples given. The point
+estimate and every bootstrap resample use that same set, so a resample's value is an estimate
+of the same quantity. A resample in which a label of the set has a single class among its rows
+has an undefined macro metric (``nan``): it is not averaged over the remaining labels. Such
+resamples are skipped by the intervals and counted (``n_undefined`` of
+:func:`bootstrap_summary`, ``boot_undefined`` of the records); the other metrics are always
+defined.
+
 Bootstrap: resample ``b`` uses row ``b`` of
 ``np.random.default_rng(seed).integers(0, N, size=(n_boot, N))``, so two models evaluated on
-the same ``N`` samples with the same seed see the same resamples (paired comparisons can
-subtract the per-resample values of :func:`bootstrap_distribution`). The per-resample metrics
+the same ``N`` samples with the same seed see the same resamples. The per-resample metrics
 are vectorised (``bincount`` of resampled rows into confusion matrices and, for
-AUROC/AUPRC, into class counts per distinct score) and agree with scikit-learn on every resample.
+AUROC/AUPRC, into class counts per distinct score) and agree on every resample with
+scikit-learn on the resampled rows (for AUROC/AUPRC: restricted to the fixed label set,
+``nan`` when a label of the set has one class only).
+
+Paired comparisons (DESIGN.md section 5b): :func:`paired_bootstrap` / :func:`paired_records`
+score two models on the same resampled rows and report the difference ``a - b`` with a
+percentile CI and the share of resamples where ``a`` is better (for ``nll``: lower). Across
+independent runs (seeds), :func:`paired_distribution` gives each run's paired bootstrap
+distributions and :func:`pooled_paired_difference` pools them: the mean over runs of the
+difference, with a CI from the resample-wise means over runs.
 """
 
 from __future__ import annotations
@@ -286,16 +303,23 @@ def _label_column(p: _Prepared, j: int) -> tuple[np.ndarray, np.ndarray]:
     return p.y[:, j], p.scores[:, j]
 
 
+def _fixed_labels(p: _Prepared) -> np.ndarray:
+    """The fixed label set of the macro ranking metrics: indices of the labels (one-vs-rest
+    classes for multiclass) holding both classes in ``y_true`` on all of ``p``'s samples."""
+
+    def defined() -> np.ndarray:
+        ys = _label_columns(p)[0]
+        n_pos = ys.sum(axis=0)
+        return np.flatnonzero((n_pos > 0) & (n_pos < ys.shape[0]))
+
+    return p.cached("fixed_labels", defined)
+
+
 def _macro_ranking(p: _Prepared, fn: Callable[..., float], name: str) -> float:
     ys, ss, names = _label_columns(p)
-    values, skipped = [], []
-    for j in range(ys.shape[1]):
-        col = ys[:, j]
-        n_pos = int(col.sum())
-        if n_pos == 0 or n_pos == col.shape[0]:
-            skipped.append(names[j])
-            continue
-        values.append(float(fn(col, ss[:, j])))
+    keep = set(_fixed_labels(p).tolist())
+    values = [float(fn(ys[:, j], ss[:, j])) for j in sorted(keep)]
+    skipped = [names[j] for j in range(ys.shape[1]) if j not in keep]
     if skipped:
         if p.task == "multiclass":
             what = "classes absent from (or alone in) y_true"
@@ -440,21 +464,16 @@ def _auprc_from_counts(c: dict[str, np.ndarray]) -> np.ndarray:
         return np.where((n_pos[:, 0] > 0) & (n_neg[:, 0] > 0), ap, np.nan)
 
 
-def _nan_mean_rows(values: np.ndarray) -> np.ndarray:
-    """Mean over axis 1 ignoring nan; nan where a row has no finite value (no warning)."""
-    ok = np.isfinite(values)
-    count = ok.sum(axis=1)
-    total = np.where(ok, values, 0.0).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / count, np.nan)
-
-
 def _boot_metric(p: _Prepared, r: _Resamples, metric: str) -> np.ndarray:
     if metric in ("auroc", "auprc"):
+        # the fixed label set of the full sample; a label of it with a single class in a
+        # resample makes the macro value of that resample nan (the mean propagates it)
         fn = _auroc_from_counts if metric == "auroc" else _auprc_from_counts
-        n_cols = p.n_classes if p.task == "multiclass" else p.y.shape[1]
-        per_label = np.stack([fn(_rank_counts(p, r, j)) for j in range(n_cols)], axis=1)
-        return _nan_mean_rows(per_label)
+        labels = _fixed_labels(p)
+        if labels.size == 0:
+            return np.full(r.b, np.nan)
+        per_label = np.stack([fn(_rank_counts(p, r, int(j))) for j in labels], axis=1)
+        return per_label.mean(axis=1)
     if metric == "accuracy":
         correct = p.cached("correct", lambda: (p.pred == p.y).reshape(p.n, -1).mean(axis=1))
         return correct[r.idx].mean(axis=1)
@@ -500,12 +519,34 @@ def _check_boot_args(n_boot: int, alpha: float | None = None) -> None:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
 
 
+def _distributions(
+    ps: list[_Prepared], names: list[str], n_boot: int, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """Per-resample metrics of each prepared input (all with the same ``N``) on the same
+    resamples, drawn once: ``[{name: float64[n_boot]}]``, one dict per input."""
+    out: list[dict[str, list[np.ndarray]]] = [{m: [] for m in names} for _ in ps]
+    for r in _iter_resamples(ps[0].n, n_boot, seed):
+        for i, p in enumerate(ps):
+            # a fresh chunk object per input: the chunk caches per-input counts
+            ri = r if i == 0 else _Resamples(r.idx, r.n)
+            for m in names:
+                out[i][m].append(_boot_metric(p, ri, m))
+    return [
+        {m: np.concatenate(v) if v else np.empty(0, dtype=np.float64) for m, v in o.items()}
+        for o in out
+    ]
+
+
 def _distribution(p: _Prepared, names: list[str], n_boot: int, seed: int) -> dict[str, np.ndarray]:
-    out: dict[str, list[np.ndarray]] = {m: [] for m in names}
-    for r in _iter_resamples(p.n, n_boot, seed):
-        for m in names:
-            out[m].append(_boot_metric(p, r, m))
-    return {m: np.concatenate(v) if v else np.empty(0, dtype=np.float64) for m, v in out.items()}
+    return _distributions([p], names, n_boot, seed)[0]
+
+
+def _percentiles(vals: np.ndarray, alpha: float) -> tuple[float, float]:
+    """``alpha / 2`` and ``1 - alpha / 2`` percentiles of ``vals`` (nan, nan when empty)."""
+    if vals.size == 0:
+        return float("nan"), float("nan")
+    lo, hi = np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(lo), float(hi)
 
 
 def bootstrap_distribution(
@@ -520,7 +561,8 @@ def bootstrap_distribution(
 ) -> dict[str, np.ndarray]:
     """Each metric on each of ``n_boot`` bootstrap resamples: ``{name: float64[n_boot]}``.
 
-    A resample where the metric is undefined holds ``nan``. Resample ``b`` is row ``b`` of
+    A resample where the metric is undefined holds ``nan`` (macro AUROC/AUPRC: a label of the
+    fixed label set has one class only in it). Resample ``b`` is row ``b`` of
     ``np.random.default_rng(seed).integers(0, N, size=(n_boot, N))``, so equal seeds and
     sample counts give paired resamples across models.
     """
@@ -530,6 +572,58 @@ def bootstrap_distribution(
     if p.n == 0:
         raise ValueError("no samples: y_true and scores are empty")
     return _distribution(p, names, int(n_boot), seed)
+
+
+@dataclass(frozen=True)
+class BootstrapSummary:
+    """One metric's point estimate and percentile-bootstrap interval.
+
+    ``n_undefined`` counts the resamples (of ``n_boot``) where the metric was undefined and
+    which the interval therefore skips; it is 0 for the metrics that are always defined.
+    """
+
+    value: float
+    ci_low: float
+    ci_high: float
+    n_boot: int
+    n_undefined: int
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        """``(value, ci_low, ci_high)``, the shape :func:`bootstrap_ci` returns."""
+        return (self.value, self.ci_low, self.ci_high)
+
+
+def bootstrap_summary(
+    task: str,
+    y_true: Any,
+    scores: Any,
+    metrics: list[str] | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    *,
+    from_probs: bool = False,
+) -> dict[str, BootstrapSummary]:
+    """``{name: BootstrapSummary(value, ci_low, ci_high, n_boot, n_undefined)}``.
+
+    The point estimate is :func:`compute_metrics` on all samples; the interval holds the
+    ``alpha / 2`` and ``1 - alpha / 2`` percentiles of the metric over ``n_boot`` resamples of
+    the rows (with replacement), skipping the ``n_undefined`` resamples where the metric is
+    undefined. The bounds are ``nan`` when ``n_boot == 0`` or no resample is defined.
+    """
+    names = _resolve_metrics(task, metrics)
+    _check_boot_args(n_boot, alpha)
+    p = _prepare(task, y_true, scores, from_probs)
+    if p.n == 0:
+        raise ValueError("no samples: y_true and scores are empty")
+    point = {m: _full_metric(p, m) for m in names}
+    dist = _distribution(p, names, int(n_boot), seed)
+    out: dict[str, BootstrapSummary] = {}
+    for m in names:
+        ok = np.isfinite(dist[m])
+        lo, hi = _percentiles(dist[m][ok], alpha)
+        out[m] = BootstrapSummary(point[m], lo, hi, int(n_boot), int(n_boot - ok.sum()))
+    return out
 
 
 def bootstrap_ci(
@@ -545,32 +639,22 @@ def bootstrap_ci(
 ) -> dict[str, tuple[float, float, float]]:
     """``{name: (point estimate, ci_low, ci_high)}`` with a percentile bootstrap.
 
-    The point estimate is :func:`compute_metrics` on all samples; the interval holds the
-    ``alpha / 2`` and ``1 - alpha / 2`` percentiles of the metric over ``n_boot`` resamples of
-    the rows (with replacement), skipping resamples where the metric is undefined. The bounds
-    are ``nan`` when ``n_boot == 0`` or no resample is defined.
+    As :func:`bootstrap_summary` (which also returns the count of undefined resamples), as
+    plain tuples.
     """
-    names = _resolve_metrics(task, metrics)
-    _check_boot_args(n_boot, alpha)
-    p = _prepare(task, y_true, scores, from_probs)
-    if p.n == 0:
-        raise ValueError("no samples: y_true and scores are empty")
-    point = {m: _full_metric(p, m) for m in names}
-    dist = _distribution(p, names, int(n_boot), seed)
-    out: dict[str, tuple[float, float, float]] = {}
-    for m in names:
-        vals = dist[m][np.isfinite(dist[m])]
-        if vals.size == 0:
-            lo = hi = float("nan")
-        else:
-            lo, hi = (
-                float(v) for v in np.percentile(vals, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-            )
-        out[m] = (point[m], lo, hi)
-    return out
+    summary = bootstrap_summary(
+        task, y_true, scores, metrics, n_boot, alpha, seed, from_probs=from_probs
+    )
+    return {m: s.as_tuple() for m, s in summary.items()}
 
 
-_RESERVED_FIELDS = ("metric", "value", "ci_low", "ci_high", "n")
+_RESERVED_FIELDS = ("metric", "value", "ci_low", "ci_high", "n", "boot_undefined")
+
+
+def _check_fields(fields: dict[str, Any], reserved: tuple[str, ...]) -> None:
+    clash = [k for k in fields if k in reserved]
+    if clash:
+        raise ValueError(f"fields {clash} clash with record keys; reserved: {', '.join(reserved)}")
 
 
 def metric_records(
@@ -587,28 +671,284 @@ def metric_records(
 ) -> list[dict[str, Any]]:
     """Tidy records, one per metric, for ``metrics.json`` and pandas.
 
-    Each record is ``{**fields, "metric", "value", "ci_low", "ci_high", "n"}``, e.g.
+    Each record is ``{**fields, "metric", "value", "ci_low", "ci_high", "n",
+    "boot_undefined"}`` (``boot_undefined``: resamples where the metric was undefined, skipped
+    by the CI), e.g.
     ``metric_records("binary", y, logits, dataset="pbc", method="mind", head="mm", seed=0)``
     (``seed`` there is a record field: the run's seed; ``boot_seed`` seeds the bootstrap and
     ``ci_alpha`` sets the CI level, so ``alpha``/``seed`` stay free for record fields).
     With no samples (``N == 0``) the result is ``[]``: a group with no samples has no metric.
     ``n_boot=0`` skips the bootstrap (``ci_low``/``ci_high`` are ``nan``).
     """
-    clash = [k for k in fields if k in _RESERVED_FIELDS]
-    if clash:
-        raise ValueError(
-            f"fields {clash} clash with record keys; reserved: {', '.join(_RESERVED_FIELDS)}"
-        )
+    _check_fields(fields, _RESERVED_FIELDS)
     names = _resolve_metrics(task, metrics)
     _check_boot_args(n_boot, ci_alpha)
     y = _to_numpy(y_true, "y_true")
     if y.shape and y.shape[0] == 0:
         return []
-    cis = bootstrap_ci(
+    summary = bootstrap_summary(
         task, y, scores, names, n_boot=n_boot, alpha=ci_alpha, seed=boot_seed, from_probs=from_probs
     )
     n = int(y.shape[0])
     return [
-        {**fields, "metric": m, "value": v, "ci_low": lo, "ci_high": hi, "n": n}
-        for m, (v, lo, hi) in cis.items()
+        {
+            **fields,
+            "metric": m,
+            "value": s.value,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+            "n": n,
+            "boot_undefined": s.n_undefined,
+        }
+        for m, s in summary.items()
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# paired comparisons
+# ---------------------------------------------------------------------------------------------
+
+
+def _prepare_pair(
+    task: str, y_true: Any, scores_a: Any, scores_b: Any, from_probs: bool
+) -> tuple[_Prepared, _Prepared]:
+    _check_task(task)
+    sa = _to_numpy(scores_a, "scores_a")
+    sb = _to_numpy(scores_b, "scores_b")
+    if sa.shape != sb.shape:
+        raise ValueError(
+            f"paired comparison needs scores of the same shape: scores_a has shape "
+            f"{list(sa.shape)}, scores_b {list(sb.shape)} (both models must score the same "
+            "samples and labels/classes)"
+        )
+    y = _to_numpy(y_true, "y_true")
+    pa = _prepare(task, y, sa, from_probs)
+    pb = _prepare(task, y, sb, from_probs)
+    if pa.n == 0:
+        raise ValueError("no samples: y_true and scores are empty")
+    return pa, pb
+
+
+def _paired_stats(
+    point_a: float,
+    point_b: float,
+    dist_a: np.ndarray,
+    dist_b: np.ndarray,
+    alpha: float,
+    higher_better: bool,
+) -> dict[str, Any]:
+    ok = np.isfinite(dist_a) & np.isfinite(dist_b)
+    d = dist_a[ok] - dist_b[ok]
+    lo, hi = _percentiles(d, alpha)
+    if d.size:
+        p_better = float(np.mean(d > 0) if higher_better else np.mean(d < 0))
+    else:
+        p_better = float("nan")
+    return {
+        "diff": float(point_a - point_b),
+        "ci_low": lo,
+        "ci_high": hi,
+        "p_a_better": p_better,
+        "n_boot": int(dist_a.shape[0]),
+        "n_undefined": int(dist_a.shape[0] - ok.sum()),
+    }
+
+
+def paired_bootstrap(
+    task: str,
+    y_true: Any,
+    scores_a: Any,
+    scores_b: Any,
+    metrics: list[str] | None = None,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    *,
+    from_probs: bool = False,
+) -> dict[str, dict[str, Any]]:
+    """Paired percentile bootstrap of ``metric(a) - metric(b)`` on the same samples.
+
+    Both models are scored on the same resampled rows (resample ``b`` is row ``b`` of
+    ``np.random.default_rng(seed).integers(0, N, size=(n_boot, N))``). Returns, per metric,
+    ``{"diff", "ci_low", "ci_high", "p_a_better", "n_boot", "n_undefined", "n", "value_a",
+    "value_b"}``: ``diff = value_a - value_b`` on all samples; the CI holds the ``alpha / 2``
+    and ``1 - alpha / 2`` percentiles of the per-resample difference; ``p_a_better`` is the
+    share of defined resamples where ``a`` is strictly better (higher, or lower for ``nll``;
+    the difference itself stays ``a - b``); ``n_undefined`` counts the resamples where either
+    model's metric is undefined, which are skipped. CI bounds and ``p_a_better`` are ``nan``
+    when no resample is defined (or ``n_boot == 0``). ``scores_a`` and ``scores_b`` must have
+    the same shape (``ValueError`` otherwise).
+    """
+    names = _resolve_metrics(task, metrics)
+    _check_boot_args(n_boot, alpha)
+    pa, pb = _prepare_pair(task, y_true, scores_a, scores_b, from_probs)
+    point_a = {m: _full_metric(pa, m) for m in names}
+    point_b = {m: _full_metric(pb, m) for m in names}
+    dist_a, dist_b = _distributions([pa, pb], names, int(n_boot), seed)
+    out: dict[str, dict[str, Any]] = {}
+    for m in names:
+        stats = _paired_stats(
+            point_a[m], point_b[m], dist_a[m], dist_b[m], alpha, higher_is_better(m)
+        )
+        out[m] = {**stats, "n": pa.n, "value_a": point_a[m], "value_b": point_b[m]}
+    return out
+
+
+_PAIRED_RESERVED_FIELDS = (
+    "metric",
+    "method_a",
+    "method_b",
+    "value",
+    "ci_low",
+    "ci_high",
+    "p_a_better",
+    "value_a",
+    "value_b",
+    "n",
+    "boot_undefined",
+)
+
+
+def paired_records(
+    task: str,
+    y_true: Any,
+    scores_a: Any,
+    scores_b: Any,
+    *,
+    method_a: str,
+    method_b: str,
+    metrics: list[str] | None = None,
+    n_boot: int = 1000,
+    ci_alpha: float = 0.05,
+    boot_seed: int = 0,
+    from_probs: bool = False,
+    **fields: Any,
+) -> list[dict[str, Any]]:
+    """Tidy paired-difference records, one per metric (see :func:`paired_bootstrap`).
+
+    Each record is ``{**fields, "metric", "method_a", "method_b", "value" (= value_a -
+    value_b), "ci_low", "ci_high", "p_a_better", "value_a", "value_b", "n",
+    "boot_undefined"}``. ``[]`` when there are no samples.
+    """
+    _check_fields(fields, _PAIRED_RESERVED_FIELDS)
+    names = _resolve_metrics(task, metrics)
+    _check_boot_args(n_boot, ci_alpha)
+    y = _to_numpy(y_true, "y_true")
+    if y.shape and y.shape[0] == 0:
+        sa, sb = _to_numpy(scores_a, "scores_a"), _to_numpy(scores_b, "scores_b")
+        if sa.shape != sb.shape:
+            _prepare_pair(task, y, sa, sb, from_probs)  # raises the shape error
+        return []
+    res = paired_bootstrap(
+        task,
+        y,
+        scores_a,
+        scores_b,
+        names,
+        n_boot=n_boot,
+        alpha=ci_alpha,
+        seed=boot_seed,
+        from_probs=from_probs,
+    )
+    return [
+        {
+            **fields,
+            "metric": m,
+            "method_a": method_a,
+            "method_b": method_b,
+            "value": r["diff"],
+            "ci_low": r["ci_low"],
+            "ci_high": r["ci_high"],
+            "p_a_better": r["p_a_better"],
+            "value_a": r["value_a"],
+            "value_b": r["value_b"],
+            "n": r["n"],
+            "boot_undefined": r["n_undefined"],
+        }
+        for m, r in res.items()
+    ]
+
+
+def paired_distribution(
+    task: str,
+    y_true: Any,
+    scores_a: Any,
+    scores_b: Any,
+    metric: str,
+    n_boot: int = 1000,
+    seed: int = 0,
+    *,
+    from_probs: bool = False,
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """``(point_a, point_b, dist_a, dist_b)`` of one metric for two models on the same
+    samples: the values on all samples and the float64 ``[n_boot]`` per-resample values, both
+    models on the same resamples (``nan`` where undefined). The input of
+    :func:`pooled_paired_difference`, one call per independent run."""
+    (name,) = _resolve_metrics(task, [metric])
+    _check_boot_args(n_boot)
+    pa, pb = _prepare_pair(task, y_true, scores_a, scores_b, from_probs)
+    dist_a, dist_b = _distributions([pa, pb], [name], int(n_boot), seed)
+    return _full_metric(pa, name), _full_metric(pb, name), dist_a[name], dist_b[name]
+
+
+def pooled_paired_difference(
+    dists_a: list[np.ndarray],
+    dists_b: list[np.ndarray],
+    points_a: list[float],
+    points_b: list[float],
+    alpha: float = 0.05,
+    *,
+    metric: str | None = None,
+) -> dict[str, Any]:
+    """Pool the paired bootstraps of several independent runs (seeds) of a comparison.
+
+    Run ``k`` gives ``points_a[k]``/``points_b[k]`` (the metric of each model on all its test
+    samples) and ``dists_a[k]``/``dists_b[k]`` (float ``[n_boot]``, both models on the same
+    resamples, as :func:`paired_distribution` returns; every run with the same ``n_boot``).
+    Returns ``{"diff", "ci_low", "ci_high", "p_a_better", "n_runs", "n_boot",
+    "n_undefined"}``: ``diff`` is the mean over runs of ``point_a - point_b``; the CI holds the
+    percentiles of the resample-wise mean over runs of ``dist_a - dist_b``, skipping the
+    ``n_undefined`` resample indices undefined (``nan``) in any run; ``p_a_better`` is the
+    share of those means favouring ``a``. ``metric`` sets the direction of ``p_a_better``
+    (lower is better for ``nll``); without it higher is better.
+    """
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    k = len(dists_a)
+    if not (k == len(dists_b) == len(points_a) == len(points_b)):
+        raise ValueError(
+            f"one entry per run in each argument: got {len(dists_a)} dists_a, {len(dists_b)} "
+            f"dists_b, {len(points_a)} points_a, {len(points_b)} points_b"
+        )
+    if k == 0:
+        raise ValueError("no runs to pool")
+    da = [np.asarray(d, dtype=np.float64) for d in dists_a]
+    db = [np.asarray(d, dtype=np.float64) for d in dists_b]
+    shapes = {d.shape for d in da + db}
+    if len(shapes) != 1 or next(iter(shapes)) != (da[0].size,):
+        raise ValueError(
+            "every run's dists_a and dists_b must be 1-d arrays of the same length (n_boot), "
+            f"got shapes {[list(d.shape) for d in da]} and {[list(d.shape) for d in db]}"
+        )
+    higher_better = True if metric is None else higher_is_better(metric)
+    diff = float(
+        np.mean(np.asarray(points_a, dtype=np.float64) - np.asarray(points_b, dtype=np.float64))
+    )
+    d = np.stack(da) - np.stack(db)  # [runs, n_boot]
+    ok = np.isfinite(d).all(axis=0)
+    means = d[:, ok].mean(axis=0)
+    lo, hi = _percentiles(means, alpha)
+    if means.size:
+        p_better = float(np.mean(means > 0) if higher_better else np.mean(means < 0))
+    else:
+        p_better = float("nan")
+    n_boot = int(d.shape[1])
+    return {
+        "diff": diff,
+        "ci_low": lo,
+        "ci_high": hi,
+        "p_a_better": p_better,
+        "n_runs": k,
+        "n_boot": n_boot,
+        "n_undefined": int(n_boot - ok.sum()),
+    }
