@@ -58,6 +58,18 @@ def test_series_runs_quick(tmp_path, dataset):
     assert len(list((run / "teachers").glob("*.pt"))) == 6
     assert (run / "students" / "mind.pt").exists() and (run / "splits.json").exists()
     assert {"01_teachers.png", "02_mind_vs_nokd.png"} <= {p.name for p in run.glob("*.png")}
+    # notebook 00's counts keep the group in `group`; KD settings only on the KD student
+    counts = [r for r in records if r["notebook"] == "00_data_tour"]
+    assert counts and {r["head"] for r in counts} == {"-"}
+    assert {"all", "paired"} <= {r["group"] for r in counts}
+    nb02 = [r for r in records if r["notebook"] == "02_mind_distillation"]
+    assert all(("alpha" in r) == (r["method"] == "mind") for r in nb02
+               if r.get("statistic") != "paired_difference")
+    # MIND minus no-KD as paired records, and the predictions they came from
+    paired = [r for r in nb02 if r.get("statistic") == "paired_difference"]
+    assert {(r["head"], r["group"]) for r in paired} >= {("mm", "paired"), ("routed", "all")}
+    assert all(r["ci_low"] <= r["value"] <= r["ci_high"] for r in paired if r["ci_low"] is not None)
+    assert {"mind.parquet", "no_kd.parquet"} <= {p.name for p in (run / "predictions").iterdir()}
 
 
 @pytest.mark.notebook
@@ -68,6 +80,12 @@ def test_baselines_notebook_runs_quick(tmp_path):
     methods = {r["method"] for r in records}
     assert {"mind", "no_kd", "single_head_zero", "mind_attention", "mm_teacher_kd"} <= methods
     assert (tmp_path / "03_claims.csv").exists() and (tmp_path / "03_methods.png").exists()
+    import pandas as pd
+
+    claims = pd.read_csv(tmp_path / "03_claims.csv")
+    assert {"pooled_diff", "pooled_ci_low", "pooled_ci_high"} <= set(claims.columns)
+    single = [r for r in records if r["method"] == "single_head_zero" and r["head"] == "mm"]
+    assert single and {r["group"] for r in single} == {"paired"}
 
 
 @pytest.mark.notebook

@@ -106,9 +106,13 @@ def head_weight_table(run_dir: str | Path, seeds: Sequence[int], task: str, num_
             raise FileNotFoundError(f"no {path}: run compare_methods for seed {seed} first")
         scores = json.loads(path.read_text())
         for mode in modes:
-            w = modality_informed_weights(scores, mode, sharpness=sharpness,
-                                          chance=chance_level(task, num_outputs))
-            rows.append({"seed": seed, "mode": mode,
-                         **{f"score {m}": v for m, v in sorted(scores.items())},
-                         **{f"weight {h}": round(v, 3) for h, v in w.items()}})
+            row = {"seed": seed, "mode": mode,
+                   **{f"score {m}": v for m, v in sorted(scores.items())}}
+            try:
+                w = modality_informed_weights(scores, mode, sharpness=sharpness,
+                                              chance=chance_level(task, num_outputs))
+                row.update({f"weight {h}": round(v, 3) for h, v in w.items()})
+            except ValueError as err:  # e.g. margin weights of a teacher at chance
+                row["undefined"] = str(err)
+            rows.append(row)
     return pd.DataFrame(rows)

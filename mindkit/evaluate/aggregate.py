@@ -123,7 +123,7 @@ def pooled_run_difference(predictions_dir, seeds, method_a: str, method_b: str, 
         pts_b.append(pb)
         d_a.append(da)
         d_b.append(db)
-    out = pooled_paired_difference(d_a, d_b, pts_a, pts_b)
+    out = pooled_paired_difference(d_a, d_b, pts_a, pts_b, metric=metric)
     return {f"pooled_{k}": v for k, v in out.items()}
 
 

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from mindkit.data.base import Split
-from mindkit.evaluate.metrics import metric_records
+from mindkit.evaluate.metrics import metric_records, paired_records
 from mindkit.models.predict import predict_student, predict_unimodal
 from mindkit.models.student import MM
 from mindkit.models.unimodal import to_probs
@@ -176,8 +176,6 @@ def compare_predictions(frame_a, frame_b, task: str, method_a: str, method_b: st
     """Paired bootstrap records of ``a - b`` for every head and group both frames score: the
     difference of the metric on the same resampled samples, its 95% CI and the share of
     resamples where ``a`` is better. The frames must cover the same samples (same ids)."""
-    from mindkit.evaluate.metrics import paired_records
-
     ida, idb = frame_a["id"].to_numpy(), frame_b["id"].to_numpy()
     if ida.shape != idb.shape or not (ida == idb).all():
         raise ValueError(f"{method_a!r} and {method_b!r} were scored on different samples "
