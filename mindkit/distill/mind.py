@@ -10,19 +10,15 @@ without KD. Every choice (alpha, T, head weights, how ``mm``'s target is built) 
 from __future__ import annotations
 
 import math
-
-import torch
-from torch import Tensor
-
 import time
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 from mindkit.data.base import Batch, Split
 from mindkit.distill.losses import kd_loss, register_loss, task_loss
 from mindkit.models.student import MM, StudentOutput
 from mindkit.train.method import Method
-
 
 WEIGHT_MODES = ("uniform", "proportional", "inverse", "softmax", "softmax_inverse", "margin")
 
@@ -94,7 +90,8 @@ class MindLoss:
     """Callable: ``loss(out, y, targets) -> {"total", "task/<head>", "kd/<head>", ...}``.
 
     ``targets`` maps head name -> teacher probabilities ``[B, C]`` at temperature ``T`` (rows a
-    head does not serve are ignored). A head with no rows in the batch contributes exactly 0 and logs no term.
+    head does not serve are ignored). A head with no rows in the batch contributes exactly 0
+    and logs no term.
     """
 
     def __init__(self, task: str, alpha: float | dict[str, float] = 0.5, T: float = 2.0,

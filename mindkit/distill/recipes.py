@@ -23,7 +23,6 @@ from mindkit.distill.mind import (
 from mindkit.encoders import count_parameters
 from mindkit.evaluate.heads import validation_score
 from mindkit.evaluate.metrics import primary_metric
-from mindkit.models.predict import predict_unimodal
 from mindkit.models.student import MultiHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
 from mindkit.provenance import dataset_provenance

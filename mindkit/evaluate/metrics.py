@@ -60,7 +60,7 @@ import numpy as np
 from scipy.special import log_softmax, softmax
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
-TASKS = ("binary", "multilabel", "multiclass")
+from mindkit.common import TASKS  # noqa: E402  (torch-free, shared with mindkit.data)
 
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": ("auroc", "auprc"),

@@ -245,14 +245,7 @@ def _cycle(split: Split, batch_size: int, gen: torch.Generator):
 
 
 def _progress(it, desc: str, enabled: bool):
-    if not enabled:
-        return it
-    import sys
+    # a text bar on stdout, updated once per epoch (mindkit.common.progress)
+    from mindkit.common import progress
 
-    from tqdm import tqdm
-
-    # a text bar on stdout, updated once per epoch: one line that updates in place in
-    # JupyterLab, and a short readable log under papermill and CI (a widget bar would leave only
-    # its first state in an executed notebook)
-    return tqdm(it, desc=desc, leave=True, file=sys.stdout, mininterval=0, ncols=100,
-                dynamic_ncols=False)
+    return progress(it, desc, enabled)

@@ -1,0 +1,97 @@
+"""Small helpers shared across mindkit: option checks, a progress bar, seeded random streams.
+
+Importable without torch (numpy only; tqdm is imported when a bar is shown).
+
+- :data:`TASKS`: the three prediction tasks a dataset may declare.
+- :func:`check_choice`: refuse an option value outside its valid choices, naming them.
+- :func:`check_share`: refuse a share (a fraction) outside ``[0, 1]``.
+- :func:`progress`: a text tqdm bar on stdout (or the iterable itself when disabled).
+- :func:`rng_stream`: an independent, reproducible numpy generator per seed and purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from typing import IO, Iterable, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+TASKS = ("binary", "multilabel", "multiclass")
+"""``binary`` (y float ``[B, 1]``), ``multilabel`` (y float 0/1 ``[B, C]``) or ``multiclass``
+(y class index ``[B]``)."""
+
+
+def check_choice(name: str, value: T, allowed: Iterable) -> T:
+    """``value`` if it is one of ``allowed``; else a ValueError naming the option ``name``, the bad
+    value and the valid choices (``allowed`` may be any iterable, e.g. a dict's keys)."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; use one of {allowed}")
+    return value
+
+
+def check_share(name: str, value) -> float:
+    """``value`` as a float if it lies in ``[0, 1]``; else a ValueError naming ``name``."""
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def progress(
+    iterable: Iterable[T],
+    desc: str,
+    enabled: bool = True,
+    total: int | None = None,
+    *,
+    leave: bool = True,
+    file: IO[str] | None = None,
+    mininterval: float = 0.0,
+    ncols: int = 100,
+    dynamic_ncols: bool = False,
+) -> Iterable[T]:
+    """``iterable`` wrapped in a text tqdm bar, or ``iterable`` itself when not ``enabled``.
+
+    The defaults give a plain-text bar on stdout, redrawn at every step: one line that updates
+    in place in JupyterLab, and a short readable log under papermill and CI (a widget bar would
+    leave only its first state in an executed notebook). ``total`` is the length when
+    ``iterable`` has none; ``leave``, ``file`` (default ``sys.stdout``), ``mininterval``,
+    ``ncols`` and ``dynamic_ncols`` are passed to tqdm (a loop of many fast steps wants
+    ``mininterval`` of about 0.5 s).
+    """
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=leave,
+                file=sys.stdout if file is None else file, mininterval=mininterval,
+                ncols=ncols, dynamic_ncols=dynamic_ncols)
+
+
+def _stream_key(part: int | str) -> int:
+    if isinstance(part, str):  # a stable 32-bit number (``hash`` changes between processes)
+        return int.from_bytes(hashlib.sha256(part.encode()).digest()[:4], "little")
+    if isinstance(part, (bool, np.bool_)) or int(part) != part or part < 0:
+        raise ValueError(f"a stream name part is a string or an integer >= 0, got {part!r}")
+    return int(part)
+
+
+def rng_stream(seed: int, *name: int | str) -> np.random.Generator:
+    """An independent generator for one purpose: ``np.random.default_rng([seed, *name])``.
+
+    ``name`` is one or more parts naming the purpose (``rng_stream(seed, "split")``); strings
+    are turned into stable 32-bit numbers, integers (>= 0) are used as they are, so
+    ``rng_stream(seed, 7919, 2)`` is exactly ``np.random.default_rng([seed, 7919, 2])``. Streams
+    of different names are independent (numpy's ``SeedSequence`` mixes the whole key), so drawing
+    more from one (say, more noise) never moves another (the split). The same seed and name
+    always give the same numbers.
+    """
+    if not name:
+        raise ValueError("rng_stream needs a name for the stream (a string or integers)")
+    return np.random.default_rng([int(seed), *(_stream_key(p) for p in name)])
+
+
+__all__ = ["TASKS", "check_choice", "check_share", "progress", "rng_stream"]

@@ -1,0 +1,314 @@
+"""The MIMIC dataset builder: :func:`build_mimic` checks the options, finds the cache entry
+or plans the samples, discretises the series and reads the images, standardises and assembles
+the dataset; ``mimic_ihm``, ``mimic_pheno`` and ``mimic_cxr_findings`` are registered here as
+views of it (see :mod:`mindkit.data.mimic` for what each holds)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from mindkit.common import check_choice
+from mindkit.common import progress as progress_bar
+from mindkit.data.base import MultimodalDataset
+from mindkit.data.mimic.assemble import _assemble
+from mindkit.data.mimic.cache import _hash, _read_cache, _stat, _write_cache, default_cache_dir
+from mindkit.data.mimic.discretizer import (
+    Discretizer,
+    _load_normalizer,
+    default_discretizer,
+    fit_normalizer,
+    load_discretizer_config,
+)
+from mindkit.data.mimic.images import default_resize, load_cxr_image
+from mindkit.data.mimic.layout import (
+    CACHE_VERSION,
+    CHEXPERT_FILE,
+    CXR_LAYOUT,
+    DEFAULT_MAX_HOURS,
+    EHR_LAYOUT,
+    FINDINGS,
+    IHM_HOURS,
+    META_FILE,
+    MODES,
+    SPLIT_FILE,
+    SPLITS,
+    TASK_DIRS,
+    TASK_NAMES,
+    MimicDataWarning,
+)
+from mindkit.data.mimic.plan import _Plan, _plan_findings, _plan_stays
+from mindkit.data.mimic.tables import _require, _roots
+from mindkit.data.registry import register_variant
+
+# --------------------------------------------------------------------------------------------
+# arrays (one step per stay or image: the bar is redrawn at most twice a second, on stderr, and
+# cleared when done)
+
+def _discretize_all(plan: _Plan, ehr_root: Path, disc: Discretizer, t_max: int,
+                    bad_values: str, progress: bool, label: str):
+    n = len(plan.ts_files)
+    lengths = np.array([disc.n_bins(e) for e in plan.ts_end], dtype=np.int64)
+    x = np.zeros((n, t_max, disc.n_features), dtype=np.float32)
+    totals = dict(used=0, before_time_zero=0, after_window=0, overwritten_in_bin=0,
+                  bad_values=0)
+    for i in progress_bar(range(n), f"{label}: discretising time series", progress, n,
+                          leave=False, mininterval=0.5, file=sys.stderr):
+        xi, c = disc.transform_file(ehr_root / plan.ts_files[i], float(plan.ts_end[i]),
+                                    bad_values)
+        x[i, : len(xi)] = xi[:t_max]
+        for k, v in c.items():
+            totals[k] += v
+    return x, np.minimum(lengths, t_max), totals
+
+
+def _load_images(plan: _Plan, cxr_root: Path, image_size: int, resize: int, progress: bool,
+                 label: str) -> np.ndarray:
+    pos = [i for i, f in enumerate(plan.cxr_files) if f]
+    out = np.zeros((len(pos), image_size, image_size), dtype=np.uint8)
+    for k in progress_bar(range(len(pos)), f"{label}: loading chest X-rays", progress, len(pos),
+                          leave=False, mininterval=0.5, file=sys.stderr):
+        out[k] = load_cxr_image(cxr_root / plan.cxr_files[pos[k]], image_size, resize)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# the builder
+
+
+def build_mimic(
+    task: str,
+    *,
+    ehr_root: str | os.PathLike | None = None,
+    cxr_root: str | os.PathLike | None = None,
+    mode: str = "all",
+    image_size: int = 64,
+    resize: int | None = None,
+    max_hours: int | None = DEFAULT_MAX_HOURS,
+    views: Iterable[str] | None = ("AP",),
+    standardize: bool = True,
+    normalizer: str | os.PathLike | dict | None = None,
+    leakage: str = "raise",
+    missing_images: str = "raise",
+    bad_values: str = "raise",
+    uncertain: str = "zero",
+    max_samples: int | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+    discretizer_config: str | os.PathLike | None = None,
+) -> MultimodalDataset:
+    """Build ``mimic_ihm`` (``task="ihm"``), ``mimic_pheno`` (``"pheno"``) or
+    ``mimic_cxr_findings`` (``"findings"``); options as in the registered builders
+    (:func:`build_ihm`, :func:`build_pheno`, :func:`build_findings`)."""
+    t0 = time.perf_counter()
+    check_choice("task", task, TASK_NAMES)
+    name = TASK_NAMES[task]
+    if task == "findings":
+        mode = "image"
+    check_choice("mode", mode, MODES)
+    check_choice("leakage", leakage, ("raise", "drop"))
+    check_choice("missing_images", missing_images, ("raise", "skip"))
+    check_choice("bad_values", bad_values, ("raise", "drop"))
+    check_choice("uncertain", uncertain, ("zero", "one"))
+    image_size = int(image_size)
+    if image_size < 8:
+        raise ValueError(f"image_size must be >= 8, got {image_size}")
+    resize = default_resize(image_size) if resize is None else int(resize)
+    if resize < image_size:
+        raise ValueError(f"resize ({resize}) must be >= image_size ({image_size})")
+    if task == "ihm":
+        max_hours = IHM_HOURS
+    elif task == "pheno" and max_hours is not None:
+        max_hours = int(max_hours)
+        if max_hours < 1:
+            raise ValueError(f"max_hours must be >= 1 or None, got {max_hours}")
+    if max_samples is not None:
+        max_samples = int(max_samples)
+        if max_samples < 1:
+            raise ValueError(f"max_samples must be >= 1 or None, got {max_samples}")
+    views = None if views is None else [str(v) for v in ([views] if isinstance(views, str)
+                                                         else views)]
+    seed = int(seed)
+    ehr, cxr = _roots(ehr_root, cxr_root, need_ehr=task != "findings", need_cxr=True)
+    disc = Discretizer(load_discretizer_config(discretizer_config)) if discretizer_config \
+        else default_discretizer()
+    uses_ts = task != "findings" and mode != "image"
+    if normalizer is not None and not (uses_ts and standardize):
+        raise ValueError("normalizer is given but nothing is standardised (standardize=False, "
+                         "or no time series in this dataset / mode)")
+    user_norm = _load_normalizer(normalizer)
+
+    # ---- cache key: configuration + every table read (path, size, mtime)
+    tables: list[Path] = [cxr / META_FILE, cxr / SPLIT_FILE]
+    if task == "findings":
+        tables.append(cxr / CHEXPERT_FILE)
+        if ehr is not None:
+            tables += [ehr / "root" / "all_stays.csv"]
+            tables += [ehr / TASK_DIRS[t] / f"{s}_listfile.csv" for t in TASK_DIRS
+                       for s in SPLITS if (ehr / TASK_DIRS[t]).is_dir()]
+    else:
+        tables += [ehr / "root" / "all_stays.csv"]
+        tables += [ehr / TASK_DIRS[task] / f"{s}_listfile.csv" for s in SPLITS]
+    lay = {p: (CXR_LAYOUT if cxr in p.parents else EHR_LAYOUT) for p in tables}
+    if task != "findings" and not (ehr / TASK_DIRS[task]).is_dir():
+        raise FileNotFoundError(f"task folder {ehr / TASK_DIRS[task]} does not exist; expected "
+                                f"layout:\n{EHR_LAYOUT}")
+    table_stats = [_stat(_require(p, "file", lay[p])) for p in tables]
+    config = dict(
+        version=CACHE_VERSION, task=task, mode=mode, image_size=image_size, resize=resize,
+        max_hours=max_hours, views=views, leakage=leakage, missing_images=missing_images,
+        bad_values=bad_values, uncertain=uncertain, max_samples=max_samples,
+        seed=seed if max_samples is not None else None,
+        ehr_root=str(ehr) if ehr else None, cxr_root=str(cxr),
+        discretizer=_hash(disc.config) if uses_ts else None,
+    )
+    key = _hash({"config": config, "tables": table_stats})
+    cache_root = (Path(cache_dir).expanduser() if cache_dir is not None
+                  else default_cache_dir()) / "mimic"
+    entry = cache_root / f"{name}-{key}"
+    n_labels = 1 if task == "ihm" else (25 if task == "pheno" else len(FINDINGS))
+
+    plan = x_ts = ts_len = imgs = stored_norm = None
+    ts_counts: dict[str, int] = {}
+    cached = _read_cache(entry, ehr, cxr, n_labels, uses_ts) if use_cache else None
+    hit = cached is not None
+    if hit:
+        plan, x_ts, ts_len, imgs, ts_counts, stored_norm = cached
+    else:
+        if task == "findings":
+            plan = _plan_findings(ehr, cxr, views, leakage, missing_images, uncertain,
+                                  max_samples, seed)
+        else:
+            plan = _plan_stays(task, ehr, cxr, mode, views, leakage, missing_images,
+                               max_samples, seed, max_hours)
+        if uses_ts:
+            t_max = max_hours if max_hours is not None else (
+                max(disc.n_bins(e) for e in plan.ts_end) if len(plan.ts_end) else 1)
+            x_ts, ts_len, ts_counts = _discretize_all(plan, ehr, disc, t_max, bad_values,
+                                                      progress, name)
+        imgs = _load_images(plan, cxr, image_size, resize, progress, name)
+
+    # ---- standardisation (fitted on train, saved with the cache, reused)
+    norm = None
+    if uses_ts and standardize:
+        if user_norm is not None:
+            norm = dict(user_norm, source="given")
+        elif stored_norm is not None:
+            norm = stored_norm
+        else:
+            n_train = int((plan.split == 0).sum())  # samples are grouped by split, train first
+            if n_train == 0:
+                raise ValueError(f"{name}: no train stays to fit the standardisation on")
+            norm = dict(fit_normalizer(x_ts[:n_train], ts_len[:n_train],
+                                       disc.continuous_columns),
+                        source="fitted on the train split")
+
+    if not hit and use_cache:
+        _write_cache(entry, plan, ehr, cxr, x_ts, ts_len, imgs, ts_counts,
+                     norm if norm is not None and user_norm is None else None, config)
+
+    ds = _assemble(task, name, mode, plan, x_ts, ts_len, imgs, norm, disc, image_size,
+                   max_hours, ts_counts, ehr, cxr)
+    ds.options = dict(
+        ehr_root=str(ehr) if ehr else None, cxr_root=str(cxr), mode=mode,
+        image_size=image_size, resize=resize, views=views, standardize=bool(standardize),
+        leakage=leakage, missing_images=missing_images, uncertain=uncertain,
+        bad_values=bad_values, max_samples=max_samples, seed=seed,
+    )
+    if task == "pheno":
+        ds.options["max_hours"] = max_hours
+    if task == "findings":
+        for k in ("mode", "standardize", "bad_values"):
+            ds.options.pop(k)
+    else:
+        ds.options.pop("uncertain")
+    ds.card["cache"] = {"dir": str(entry), "key": key, "hit": hit, "enabled": bool(use_cache),
+                        "seconds": round(time.perf_counter() - t0, 3)}
+    _announce(name, ds.card["dropped"], ts_counts)
+    return ds
+
+
+def _announce(name: str, dropped: dict[str, int], ts_counts: dict[str, int]) -> None:
+    silent = {"not_drawn_max_samples", "images_other_views", "stays_without_image"}
+    loud = {k: v for k, v in dropped.items() if v and k not in silent}
+    if ts_counts.get("before_time_zero"):
+        loud["events_before_time_zero"] = ts_counts["before_time_zero"]
+    if ts_counts.get("bad_values"):
+        loud["bad_values_dropped"] = ts_counts["bad_values"]
+    if loud:
+        warnings.warn(
+            f"{name}: left out {', '.join(f'{v} {k}' for k, v in sorted(loud.items()))} "
+            "(all counts in dataset.card['dropped'])",
+            MimicDataWarning, stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# registered datasets
+
+
+_IHM_DOC = """MIMIC-IV in-hospital mortality (binary) from the first 48 h, with the paired
+    chest X-ray.
+
+    Options:
+        ehr_root, cxr_root: the two roots (default: ``$MINDKIT_MIMIC_EHR``,
+            ``$MINDKIT_MIMIC_CXR``); layouts in :data:`EHR_LAYOUT` and :data:`CXR_LAYOUT`.
+        mode: ``"all"`` every stay (time-series-only ones included), ``"paired"`` stays with
+            an image, ``"image"`` the paired images alone (``cxr`` modality only).
+        image_size: side S of the stored ``(1, S, S)`` images (default 64).
+        resize: shorter side before the centre crop (default ``round(S * 256 / 224)``).
+        views: ``ViewPosition`` values eligible for pairing (default AP; None: any).
+        standardize: standardise the 12 continuous columns with train mean/std.
+        normalizer: dict or JSON path (:func:`save_normalizer`) of statistics to use instead.
+        leakage: ``"raise"`` refuses leaking splits; ``"drop"`` removes the leaking images.
+        missing_images: ``"raise"`` or ``"skip"`` (use the latest eligible image that exists).
+        bad_values: ``"raise"`` on an unparseable cell, or ``"drop"`` it (counted).
+        max_samples: at most this many samples per split (seeded with ``seed``), for quick
+            runs; drawn before any file is read.
+        cache_dir: cache folder (default ``$MINDKIT_CACHE`` or ``data/cache/``);
+            ``use_cache=False`` neither reads nor writes it.
+        progress: tqdm bars during the first (uncached) load.
+    """
+
+_PHENO_DOC = """MIMIC-IV phenotyping (25 labels) over the ICU stay, with the paired chest X-ray.
+
+    Options as :func:`build_ihm`, plus ``max_hours``: hours kept from the start of each stay
+    (default 48; ``None`` keeps whole stays, so T is the longest stay: on the real data that is
+    thousands of hours and tens of GB, so prefer a cap such as 96 or 168);
+    ``lengths["ts"]`` holds each stay's (capped) length.
+    Images are paired over the whole stay ``[intime, outtime]``.
+    """
+
+_FINDINGS_DOC = """MIMIC-CXR images with the 14 CheXpert findings (multilabel), to pre-train image
+    teachers.
+
+    Every image with a view in ``views`` (default AP, the ICU view) is one sample; its split
+    comes from ``mimic-cxr-ehr-split.csv``. ``uncertain``: -1 labels become 0 (``"zero"``,
+    the usual reading) or 1 (``"one"``); empty is 0. ``ehr_root`` (or
+    ``$MINDKIT_MIMIC_EHR``), when given, lets the leakage guard check that no patient of the
+    time-series val/test listfiles has an image in train. Other options as :func:`build_ihm`.
+    """
+
+# the options each dataset takes, in this order (their defaults: build_mimic's signature)
+IHM_OPTIONS = ("ehr_root", "cxr_root", "mode", "image_size", "resize", "views", "standardize",
+               "normalizer", "leakage", "missing_images", "bad_values", "max_samples", "seed",
+               "cache_dir", "use_cache", "progress")
+PHENO_OPTIONS = (*IHM_OPTIONS[:3], "max_hours", *IHM_OPTIONS[3:])
+FINDINGS_OPTIONS = ("cxr_root", "ehr_root", "image_size", "resize", "views", "uncertain",
+                    "leakage", "missing_images", "max_samples", "seed", "cache_dir", "use_cache",
+                    "progress")
+
+build_ihm = register_variant("mimic_ihm", build_mimic, "ihm", IHM_OPTIONS, _IHM_DOC,
+                             "build_ihm")
+build_pheno = register_variant("mimic_pheno", build_mimic, "pheno", PHENO_OPTIONS, _PHENO_DOC,
+                               "build_pheno")
+build_findings = register_variant("mimic_cxr_findings", build_mimic, "findings",
+                                  FINDINGS_OPTIONS, _FINDINGS_DOC, "build_findings")
