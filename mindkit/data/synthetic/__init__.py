@@ -60,31 +60,33 @@ Missingness is completely at random (also unlike real ICU data): ``unpaired_<m>`
 have modality ``m`` alone; the rest have every requested modality. Splits are patient-level
 (each patient is one sample) and stratified by presence pattern (and by label for mortality).
 
-**Measured** (from the throwaway script ``/tmp/measure_synth.py`` the generator was tuned with,
-not a benchmark): logistic regression on simple summaries per modality (``ts``: per-column mean,
-last-6-h mean, std and slope of the 59 value columns, and mask means; ``cxr``: 4 x 4-block means,
-stds and maxima, row means and intensity quantiles; ``demo``: the 12 features; ``notes``: bag of
-words), each trained on the train samples that have the modality, ``C`` picked on val; *late*
-fusion = the sum of the four unimodal logits; *concat* fusion = one logistic regression on the
-four summaries concatenated, trained on the paired train samples only. AUROC (macro over the 25
-labels for pheno) on the *paired* test samples, ``modalities=("ts", "cxr", "demo", "notes")``,
-other options at their defaults::
+**Measured** (:func:`measure_separability`, not a benchmark of mindkit's models; the figures
+are :data:`MEASURED` and ``card["measured"]``): logistic regression on simple summaries per
+modality (:func:`~mindkit.data.synthetic.measure.summaries`; ``ts``: per-column mean, last-6-h
+mean, std and slope of the 59 value columns, and mask means; ``cxr``: means, stds and maxima of
+a 4 x 4 grid of blocks, row means and intensity quantiles; ``demo``: the 12 features;
+``notes``: bag of words), each trained on the train samples that have the modality, ``C``
+picked on val; *late* fusion = the sum of the four unimodal logits; *concat* fusion = one
+logistic regression on the four summaries concatenated, trained on the paired train samples
+only. AUROC (macro over the 25 labels for pheno) on the *paired* test samples,
+``modalities=("ts", "cxr", "demo", "notes")``, other options at their defaults. Reproduce a row
+with ``measure_separability("synthetic_ihm", n_samples=3000, seeds=(0, 1, 2))``::
 
     n_samples=3000, mean over seeds 0-2 (225 paired test samples, ~25 deaths)
                        ts    cxr   demo  notes   late  concat
-    synthetic_ihm     0.70  0.62  0.65  0.62    0.74  0.73
-    synthetic_pheno   0.67  0.59  0.61  0.62    0.72  0.70
+    synthetic_ihm     0.70  0.61  0.65  0.58    0.72  0.75
+    synthetic_pheno   0.67  0.59  0.61  0.61    0.71  0.70
     n_samples=20000, seed 0 (1,500 paired test samples)
-    synthetic_ihm     0.71  0.70  0.70  0.70    0.82  0.85
-    synthetic_pheno   0.69  0.63  0.64  0.64    0.76  0.76
+    synthetic_ihm     0.70  0.68  0.70  0.70    0.82  0.84
+    synthetic_pheno   0.69  0.62  0.64  0.64    0.75  0.76
 
-At n_samples=3000 the ihm figures move by up to 0.1 between seeds (seed 1's paired test set is
-one where even the true factors rank poorly). The ceiling (the true logit restricted to the
-factors a modality shows) is about 0.74-0.77 per modality and 0.93 for all four for ihm (pheno:
-0.70-0.72 and 0.84), so better encoders than these summaries have headroom, the image most.
+At n_samples=3000 the test sets are small and the figures move between seeds (pass one seed at a
+time to see how much). The ceiling (:func:`measure_ceiling`: the true logit restricted to the
+factors a modality shows) is about 0.73-0.78 per modality and 0.93-0.96 for all four for ihm
+(pheno: 0.69-0.73 and 0.83-0.85), so better encoders than these summaries have headroom.
 
-Generation takes about 1 s for 3000 patients with all four modalities (1.3 s measured on a busy
-2-core machine; ``image_size=64`` about 3 s).
+Generation takes about 1 s for 3000 patients with all four modalities (``image_size=64`` about
+3 s); ``tests/test_data_synthetic.py::test_generation_is_fast`` times it.
 
 **Where things are** (every public name is importable from here):
 :mod:`~mindkit.data.synthetic.world` (sizes, factors, label model, random streams),
@@ -93,7 +95,7 @@ Generation takes about 1 s for 3000 patients with all four modalities (1.3 s mea
 (``demo``), :mod:`~mindkit.data.synthetic.notes` (``notes``, :func:`decode_note`),
 :mod:`~mindkit.data.synthetic.build` (:func:`build_synthetic` and the registered
 :func:`build_ihm`, :func:`build_pheno`), :mod:`~mindkit.data.synthetic.measure`
-(:func:`measure_separability`, the figures above).
+(:func:`measure_separability`, :func:`measure_ceiling`: the figures above).
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def build_synthetic(
             "ts_layout": {"continuous_columns": list(CONTINUOUS_COLUMNS),
                           "mask_columns": list(MASK_COLUMNS)},
         },
-        "measured": {"script": MEASURED["script"], "setting": MEASURED["setting"],
+        "measured": {"how": MEASURED["how"], "setting": MEASURED["setting"],
                      "auroc": MEASURED[name]},
         "caveats": [
             "Synthetic data: laid out like MIMIC-IV + MIMIC-CXR (MedFuse), but every value is "
