@@ -55,3 +55,12 @@ def test_paired_difference_and_claim_table():
     assert list(table["claim"]) == ["a: KD helps", "a: KD helps"]  # mm/paired, routed/all
     with pytest.raises(ValueError, match="no common seeds"):
         paired_difference(recs, "mind", "nope", "accuracy")
+
+
+def test_per_seed_head_weights_do_not_split_a_configuration():
+    recs = [{"method": "mind_informed", "head": "routed", "group": "all", "metric": "accuracy",
+             "value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "seed": s,
+             "head_weights": f"audio={w},image=1"} for s, v, w in [(0, 0.8, 0.5), (1, 0.9, 0.7)]]
+    agg = seed_aggregate(recs)
+    assert len(agg) == 1 and agg["n_seeds"].iloc[0] == 2
+    assert agg["mean"].iloc[0] == pytest.approx(0.85)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 
+# describe one run, may differ between seeds of one configuration (e.g. head weights computed
+# from that seed's teachers): never a grouping key
+PER_RUN_COLUMNS = ("seed", "notebook", "head_weights", "still_improving")
 VALUE_COLUMNS = ("value", "ci_low", "ci_high", "n", "params", "boot_undefined", "p_a_better",
                  "value_a", "value_b")
 
@@ -40,7 +43,7 @@ def seed_aggregate(records, by: list[str] | None = None):
     if "seed" not in df:
         raise ValueError("records need a 'seed' column to aggregate over seeds")
     if by is None:
-        by = [c for c in df.columns if c not in VALUE_COLUMNS and c not in ("seed", "notebook")]
+        by = [c for c in df.columns if c not in VALUE_COLUMNS and c not in PER_RUN_COLUMNS]
     missing = [c for c in by if c not in df]
     if missing:
         raise ValueError(f"cannot group by {missing}: the records have {sorted(df.columns)}")
