@@ -46,6 +46,17 @@ def _fusion_and_head(fusion: str, dims: dict[str, int], num_outputs: int, hidden
     return module, nn.Linear(module.out_dim, num_outputs)
 
 
+def _check_inputs(model: nn.Module, inputs: dict[str, Tensor], present: dict[str, Tensor]
+                  ) -> None:
+    """Every modality of ``model`` is given, with the per-sample shape it was built for."""
+    missing = [m for m in model.names if m not in inputs or m not in present]
+    if missing:
+        raise KeyError(f"student expects modalities {model.names}; inputs or present lack "
+                       f"{missing}")
+    for m in model.names:
+        model.specs[m].check_input(inputs[m], type(model).__name__)
+
+
 class MultiHeadStudent(nn.Module):
     ROUTES = ("mm_else_mean", "mean_present")
 
@@ -87,12 +98,7 @@ class MultiHeadStudent(nn.Module):
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 lengths: dict[str, Tensor] | None = None) -> StudentOutput:
         lengths = lengths or {}
-        missing = [m for m in self.names if m not in inputs or m not in present]
-        if missing:
-            raise KeyError(f"student expects modalities {self.names}; inputs or present lack "
-                           f"{missing}")
-        for m in self.names:
-            self.specs[m].check_input(inputs[m], type(self).__name__)
+        _check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
         ref = next(iter(inputs.values()))
         logits, masks, feats = {}, {}, {}
@@ -193,12 +199,7 @@ class SingleHeadStudent(nn.Module):
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 lengths: dict[str, Tensor] | None = None) -> StudentOutput:
         lengths = lengths or {}
-        missing = [m for m in self.names if m not in inputs or m not in present]
-        if missing:
-            raise KeyError(f"student expects modalities {self.names}; inputs or present lack "
-                           f"{missing}")
-        for m in self.names:
-            self.specs[m].check_input(inputs[m], type(self).__name__)
+        _check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
         feats, pres = {}, {}
         for m in self.names:
