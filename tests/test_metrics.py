@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy.special import softmax
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sk_reference import sk_macro_fixed
+from sklearn.metrics import roc_auc_score
 
 from mindkit.evaluate import (
     AVAILABLE_METRICS,
@@ -158,26 +158,6 @@ def _make_case(task, n, rng):
     return y, s
 
 
-def _sk_macro_fixed(task, y, s, rows, metric):
-    """scikit-learn macro AUROC/AUPRC of ``rows`` over the FIXED label set (labels, or
-    one-vs-rest classes, with both classes on all of ``y``); nan if one of them has a single
-    class among ``rows`` (or the set is empty)."""
-    fn = roc_auc_score if metric == "auroc" else average_precision_score
-    if task == "multiclass":
-        ys, ss = np.eye(s.shape[1], dtype=bool)[y], softmax(s, axis=1)
-    else:
-        ys = np.asarray(y).reshape(len(y), -1).astype(bool)
-        ss = np.asarray(s, dtype=float).reshape(len(s), -1)
-    fixed = [j for j in range(ys.shape[1]) if 0 < ys[:, j].sum() < len(ys)]
-    vals = []
-    for j in fixed:
-        col = ys[rows, j]
-        if col.all() or not col.any():
-            return math.nan
-        vals.append(fn(col, ss[rows, j]))
-    return float(np.mean(vals)) if vals else math.nan
-
-
 def _sk_resample(task, y, s, rows, metrics):
     """Reference metrics of one resample: scikit-learn (via compute_metrics) on the rows, the
     ranking metrics over the fixed label set."""
@@ -186,7 +166,7 @@ def _sk_resample(task, y, s, rows, metrics):
         ref = compute_metrics(task, y[rows], s[rows], metrics)
     for m in ("auroc", "auprc"):
         if m in ref:
-            ref[m] = _sk_macro_fixed(task, y, s, rows, m)
+            ref[m] = sk_macro_fixed(task, y, s, rows, m)
     return ref
 
 
@@ -224,7 +204,7 @@ def test_macro_ranking_uses_the_fixed_label_set_in_every_resample(task):
             warnings.simplefilter("ignore")
             old = compute_metrics(task, y[idx[b]], s[idx[b]], ranking)
         for m in ranking:
-            fixed = _sk_macro_fixed(task, y, s, idx[b], m)
+            fixed = sk_macro_fixed(task, y, s, idx[b], m)
             assert _nan_equal(dist[m][b], fixed)
             if not _nan_equal(old[m], fixed):
                 assert math.isnan(fixed) and not math.isnan(old[m])

@@ -8,8 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.special import softmax
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sk_reference import sk_macro_fixed
 
 from mindkit.evaluate import (
     AVAILABLE_METRICS,
@@ -26,27 +25,9 @@ from mindkit.evaluate import (
 # ----------------------------------------------------------------------------- references
 
 
-def _sk_macro_fixed(task, y, s, rows, metric):
-    """scikit-learn macro AUROC/AUPRC of ``rows`` over the labels (one-vs-rest classes) with
-    both classes on all of ``y``; nan if one of them has a single class among ``rows``."""
-    fn = roc_auc_score if metric == "auroc" else average_precision_score
-    if task == "multiclass":
-        ys, ss = np.eye(s.shape[1], dtype=bool)[y], softmax(s, axis=1)
-    else:
-        ys = np.asarray(y).reshape(len(y), -1).astype(bool)
-        ss = np.asarray(s, dtype=float).reshape(len(s), -1)
-    vals = []
-    for j in [j for j in range(ys.shape[1]) if 0 < ys[:, j].sum() < len(ys)]:
-        col = ys[rows, j]
-        if col.all() or not col.any():
-            return math.nan
-        vals.append(fn(col, ss[rows, j]))
-    return float(np.mean(vals)) if vals else math.nan
-
-
 def _sk_metric(task, y, s, rows, metric):
     if metric in ("auroc", "auprc"):
-        return _sk_macro_fixed(task, y, s, rows, metric)
+        return sk_macro_fixed(task, y, s, rows, metric)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return compute_metrics(task, y[rows], s[rows], [metric])[metric]
