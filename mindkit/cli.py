@@ -2,6 +2,10 @@
 
     python -m mindkit.cli run --run-dir runs/demo [--dataset avdigits] [--quick]
     python -m mindkit.cli results runs/demo
+    python -m mindkit.cli sweep NOTEBOOK [NOTEBOOK ...] --out DIR -p NAME V1,V2 ... [--grid F]
+    python -m mindkit.cli sweep-collect DIR
+
+``mindkit`` (the console script) is the same command.
 """
 
 from __future__ import annotations
@@ -81,6 +85,50 @@ def cmd_results(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from mindkit.sweep import expand, load_grid_file, parse_cli_grid, run_sweep
+
+    grid, include = {}, []
+    if args.grid:
+        grid, include = load_grid_file(args.grid)
+    cli = parse_cli_grid(args.param or [])
+    clash = sorted(set(grid) & set(cli))
+    if clash:
+        raise SystemExit(f"parameters {clash} are in both {args.grid} and -p; give them once")
+    grid = {**grid, **cli}
+    summary = run_sweep(args.notebooks, grid, args.out, include=include, workers=args.workers,
+                        scheduler=args.scheduler, timeout=args.timeout, retries=args.retries,
+                        retry_failed=args.retry_failed, stagger=args.stagger,
+                        dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"[mindkit] dry run: {len(expand(grid, include))} runs, nothing executed")
+        return 0
+    print(f"[mindkit] {summary}")
+    for st in summary.runs:
+        if st and st.get("status") != "ok":
+            e = st.get("error") or {}
+            cell = f" in cell {e['cell_index']}" if e.get("cell_index") is not None else ""
+            print(f"  failed: {Path(st['folder']).name}: {e.get('ename')}{cell}: "
+                  f"{str(e.get('evalue'))[:200]}")
+    if summary.ok + summary.skipped:
+        from mindkit.sweep import collect
+
+        df = collect(args.out)
+        print(f"[mindkit] {len(df)} records -> {Path(args.out) / 'results.parquet'} and "
+              f"results.csv")
+    return 1 if summary.failed else 0
+
+
+def cmd_sweep_collect(args) -> int:
+    from mindkit.sweep import collect
+
+    df = collect(args.out)
+    n_ok = df.drop_duplicates("run")["status"].eq("ok").sum() if len(df) else 0
+    print(f"[mindkit] {df['run'].nunique() if len(df) else 0} runs ({n_ok} ok), {len(df)} rows "
+          f"-> {Path(args.out) / 'results.parquet'} and results.csv")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mindkit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,6 +144,30 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("results", help="print a run folder's test results")
     s.add_argument("run_dir")
     s.set_defaults(fn=cmd_results)
+    w = sub.add_parser(
+        "sweep", help="run a notebook (or a chain: 01_teachers 02_mind_distillation) over a grid",
+        description="Run notebooks over a parameter grid, one folder per run, on Dask "
+        "distributed; finished runs are skipped, failures recorded. A parameter goes to every "
+        "notebook of the chain that declares it; 'NOTEBOOK.NAME' (e.g. 01_teachers.epochs) to "
+        "one. Values are typed like papermill's -p (int, float, bool, JSON lists/objects).")
+    w.add_argument("notebooks", nargs="+", help="notebook names, numbers or paths, in order")
+    w.add_argument("--out", required=True, help="sweep folder (one sub-folder per run)")
+    w.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUES"),
+                   help="a grid axis: comma-separated values (commas inside [] or {} are kept)")
+    w.add_argument("--grid", help="YAML file with 'grid:' (name: [values]) and 'include:' points")
+    w.add_argument("--workers", type=int, default=2,
+                   help="LocalCluster worker processes (0: run here, one after another)")
+    w.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    w.add_argument("--timeout", type=float, default=1800, help="seconds per run before it is killed")
+    w.add_argument("--retries", type=int, default=1,
+                   help="further attempts after a kernel death, timeout or start failure")
+    w.add_argument("--retry-failed", action="store_true", help="rerun runs that failed earlier")
+    w.add_argument("--stagger", type=float, default=2.0, help="seconds between kernel starts")
+    w.add_argument("--dry-run", action="store_true", help="print the runs and exit")
+    w.set_defaults(fn=cmd_sweep)
+    c = sub.add_parser("sweep-collect", help="gather a sweep's records into results.parquet/csv")
+    c.add_argument("out")
+    c.set_defaults(fn=cmd_sweep_collect)
     args = p.parse_args(argv)
     return args.fn(args)
 
