@@ -10,7 +10,7 @@ DATASET ?= avdigits
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mindkit-installed
 
-.PHONY: demo test lab setup clean-runs
+.PHONY: demo test lab setup clean-runs study series
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -28,6 +28,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# the AV-Digits KD study (issue 8): notebooks 01 -> 02 over notebooks/sweeps/avdigits_kd.yaml,
+# 2 workers, about an hour on 2 cores; resumable (rerun the same command), then notebook 08 draws it
+STUDY_DIR ?= runs/sweeps/avdigits_kd
+study: $(STAMP)
+	$(PY) -m mindkit.cli sweep 01_teachers 02_mind_distillation \
+		--grid notebooks/sweeps/avdigits_kd.yaml --out $(STUDY_DIR) --workers 2
+	$(PY) -m mindkit.cli run --run-dir $(STUDY_DIR)/analysis --notebooks 08_sweep_analysis \
+		--param sweep_dir=$(abspath $(STUDY_DIR))
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

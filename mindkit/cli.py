@@ -88,20 +88,21 @@ def cmd_results(args) -> int:
 def cmd_sweep(args) -> int:
     from mindkit.sweep import expand, load_grid_file, parse_cli_grid, run_sweep
 
-    grid, include = {}, []
+    grid, include, fixed = {}, [], {}
     if args.grid:
-        grid, include = load_grid_file(args.grid)
+        grid, include, fixed = load_grid_file(args.grid)
     cli = parse_cli_grid(args.param or [])
     clash = sorted(set(grid) & set(cli))
     if clash:
         raise SystemExit(f"parameters {clash} are in both {args.grid} and -p; give them once")
     grid = {**grid, **cli}
-    summary = run_sweep(args.notebooks, grid, args.out, include=include, workers=args.workers,
+    summary = run_sweep(args.notebooks, grid, args.out, include=include, fixed=fixed,
+                        workers=args.workers,
                         scheduler=args.scheduler, timeout=args.timeout, retries=args.retries,
                         retry_failed=args.retry_failed, stagger=args.stagger,
                         dry_run=args.dry_run)
     if args.dry_run:
-        print(f"[mindkit] dry run: {len(expand(grid, include))} runs, nothing executed")
+        print(f"[mindkit] dry run: {len(expand(grid, include, fixed))} runs, nothing executed")
         return 0
     print(f"[mindkit] {summary}")
     for st in summary.runs:

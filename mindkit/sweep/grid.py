@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-NAME_MAX = 96  # characters of a run folder's readable part (the hash keeps it unique)
+NAME_MAX = 150  # characters of a run folder's readable part (the hash keeps it unique)
 
 
 def parse_value(text: str) -> Any:
@@ -77,15 +77,17 @@ def parse_cli_grid(pairs: Iterable[tuple[str, str]]) -> dict[str, list]:
     return grid
 
 
-def load_grid_file(path: str | Path) -> tuple[dict[str, list], list[dict]]:
-    """A YAML grid file: ``grid:`` (name -> list of values) and optional ``include:`` (a list of
-    explicit points, each a mapping of parameters). Returns ``(grid, include)``."""
+def load_grid_file(path: str | Path) -> tuple[dict[str, list], list[dict], dict[str, Any]]:
+    """A YAML grid file: ``grid:`` (name -> list of values), optional ``include:`` (a list of
+    explicit points, each a mapping of parameters) and optional ``fixed:`` (parameters every run
+    gets, grid and include points alike, unless the point sets them). Returns
+    ``(grid, include, fixed)``."""
     import yaml
 
     path = Path(path)
     doc = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(doc, dict) or not set(doc) <= {"grid", "include", "notebooks"}:
-        raise ValueError(f"{path}: a grid file is a mapping with keys 'grid' and/or 'include' "
+    if not isinstance(doc, dict) or not set(doc) <= {"grid", "include", "fixed"}:
+        raise ValueError(f"{path}: a grid file is a mapping with keys 'grid', 'include', 'fixed' "
                          f"(got {sorted(doc) if isinstance(doc, dict) else type(doc).__name__})")
     grid = doc.get("grid") or {}
     if not isinstance(grid, dict):
@@ -94,7 +96,10 @@ def load_grid_file(path: str | Path) -> tuple[dict[str, list], list[dict]]:
     include = doc.get("include") or []
     if not isinstance(include, list) or not all(isinstance(p, dict) for p in include):
         raise ValueError(f"{path}: 'include' must be a list of mappings, one per extra run")
-    return grid, [dict(p) for p in include]
+    fixed = doc.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        raise ValueError(f"{path}: 'fixed' must map parameter names to one value each")
+    return grid, [dict(p) for p in include], {str(k): v for k, v in fixed.items()}
 
 
 def expand(grid: Mapping[str, list] | None, include: Iterable[Mapping] = (),
@@ -145,9 +150,9 @@ def _short(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, dict):
-        return "+".join(f"{k}={_short(x)}" for k, x in sorted(v.items())) or "none"
+        return "+".join(f"{k}={_short(x)}" for k, x in sorted(v.items())) or "empty"
     if isinstance(v, (list, tuple)):
-        return "+".join(_short(x) for x in v) or "none"
+        return "+".join(_short(x) for x in v) or "empty"
     return str(v)
 
 
@@ -160,8 +165,10 @@ def _label(key: str) -> str:
 
 
 def run_name(params: Mapping[str, Any]) -> str:
-    """A readable, stable folder name: ``alpha=0.2_T=1_seed=0-<hash>``, keys sorted, odd characters
-    replaced, the readable part cut at :data:`NAME_MAX` characters (the hash keeps it unique)."""
-    readable = "_".join(f"{_label(k)}={_short(v)}" for k, v in sorted(params.items()))
+    """A readable, stable folder name: ``T=1_alpha=0.2_seed=0-<hash>``: keys sorted (a notebook's
+    own ``NB.name`` keys last), odd characters replaced, the readable part cut at
+    :data:`NAME_MAX` characters (the hash keeps it unique)."""
+    keys = sorted(params, key=lambda k: ("." in k, k.lower()))
+    readable = "_".join(f"{_label(k)}={_short(params[k])}" for k in keys)
     readable = re.sub(r"[^A-Za-z0-9=+.,-]+", "_", readable).strip("_")[:NAME_MAX] or "run"
     return f"{readable}-{params_key(params)}"

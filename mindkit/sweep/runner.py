@@ -230,17 +230,27 @@ def _mindkit_version() -> str:
 
 
 def _stagger(stagger: float, lock_name: str) -> None:
-    """Keep kernel starts at least ``stagger`` seconds apart across the whole cluster."""
+    """Keep kernel starts at least ``stagger`` seconds apart across the whole cluster: under a
+    cluster-wide Dask ``Lock``, wait until ``stagger`` seconds after the last start (kept in a
+    Dask ``Variable``), then record this start. A start long after the last one waits not."""
     if stagger <= 0:
         return
     try:
-        from distributed import Lock, get_worker
+        from distributed import Lock, Variable, get_worker
 
         get_worker()
     except (ImportError, ValueError):
         return  # not on a Dask worker: runs start one after another anyway
+    last = Variable(lock_name + "-last")
     with Lock(lock_name):
-        time.sleep(stagger)
+        try:
+            prev = float(last.get(timeout=0.5))
+        except Exception:  # noqa: BLE001 - no start yet (the Variable is unset: a timeout)
+            prev = 0.0
+        wait = prev + stagger - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        last.set(time.time())
 
 
 def _failing_cell(nb_path: Path) -> dict | None:
@@ -525,7 +535,7 @@ def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None,
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=0,
+                               dashboard_address=":0", memory_limit=0,
                                env={k: "1" for k in THREAD_ENV})
     client = Client(scheduler or cluster)
     try:
