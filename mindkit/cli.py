@@ -17,7 +17,7 @@ from pathlib import Path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
-NOTEBOOKS = SERIES + ("03_baselines_and_ablations",)
+NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "08_sweep_analysis")
 
 
 def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR
@@ -50,8 +50,15 @@ def results_table(run_dir: Path):
 
 def cmd_run(args) -> int:
     run_dir = Path(args.run_dir).resolve()
+    from mindkit.sweep import parse_value
+
     params = {"dataset": args.dataset, "seed": args.seed, "quick": args.quick,
               "run_dir": str(run_dir)}
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--param takes NAME=VALUE, not {item!r}")
+        params[name] = parse_value(value)
     t0 = time.perf_counter()
     for name in args.notebooks or SERIES:
         t = time.perf_counter()
@@ -141,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--quick", action="store_true", help="tiny subsample and few epochs")
     r.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS,
                    help="notebooks to run (default: the demo series 00-02)")
+    r.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="a notebook parameter for every notebook run, typed like papermill's -p")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("results", help="print a run folder's test results")
     s.add_argument("run_dir")
