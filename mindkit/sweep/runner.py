@@ -243,10 +243,7 @@ def _stagger(stagger: float, lock_name: str) -> None:
         return  # not on a Dask worker: runs start one after another anyway
     last = Variable(lock_name + "-last")
     with Lock(lock_name):
-        try:
-            prev = float(last.get(timeout=0.5))
-        except Exception:  # noqa: BLE001 - no start yet (the Variable is unset: a timeout)
-            prev = 0.0
+        prev = float(last.get(timeout=30))  # set to 0.0 by the driver before any run starts
         wait = prev + stagger - time.time()
         if wait > 0:
             time.sleep(wait)
@@ -539,6 +536,9 @@ def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None,
                                env={k: "1" for k in THREAD_ENV})
     client = Client(scheduler or cluster)
     try:
+        from distributed import Variable
+
+        Variable(f"{lock}-last", client=client).set(0.0)  # no start yet (see _stagger)
         ups: dict[str, Any] = {}
 
         def submit_upstream(u: Job | None):
