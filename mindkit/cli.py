@@ -60,7 +60,7 @@ def cmd_run(args) -> int:
             raise SystemExit(f"--param takes NAME=VALUE, not {item!r}")
         params[name] = parse_value(value)
     t0 = time.perf_counter()
-    for name in args.notebooks or SERIES:
+    for name in (NOTEBOOKS if args.all else args.notebooks or SERIES):
         t = time.perf_counter()
         print(f"[mindkit] executing {name} ...", flush=True)
         out = execute_notebook(name, run_dir, params)
@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--quick", action="store_true", help="tiny subsample and few epochs")
     r.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS,
                    help="notebooks to run (default: the demo series 00-02)")
+    r.add_argument("--all", action="store_true",
+                   help=f"the whole series: {', '.join(NOTEBOOKS)}")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="a notebook parameter for every notebook run, typed like papermill's -p")
     r.set_defaults(fn=cmd_run)

@@ -330,3 +330,30 @@ def test_plan_is_accepted_by_the_runner(tmp_path):
     (done / "status.json").write_text(json.dumps({"status": "ok"}))
     assert finished_runs(tmp_path / "sweep") == 1
     assert ensure_sweep(tmp_path / "sweep", "02_mind_distillation", grid, [0]) == []
+
+
+def test_baseline_rows_reads_a_one_factor_at_a_time_design(tmp_path):
+    import json as _json
+
+    import pandas as pd
+
+    from mindkit.sweep.analysis import baseline_rows, expand_json_column
+
+    (tmp_path / "sweep.json").write_text(_json.dumps({"fixed": {
+        "alpha": 0.5, "teacher_sizes": ["xs", "s", "m"], "dataset_options": {}}}))
+    rows = []
+    for run, alpha, sizes, opts in [("a", 0.2, '["xs", "s", "m"]', "{}"),
+                                    ("b", 0.5, '["xs", "s", "m"]', "{}"),
+                                    ("c", 0.5, '["xs"]', "{}"),
+                                    ("d", 0.5, '["xs", "s", "m"]', '{"difficulty": "hard"}'),
+                                    ("e", 0.8, '["xs"]', "{}")]:
+        rows.append({"run": run, "status": "ok", "alpha": alpha, "teacher_sizes": sizes,
+                     "dataset_options": opts, "seed": 0})
+    df = expand_json_column(pd.DataFrame(rows), "dataset_options")
+    factors = ["alpha", "teacher_sizes", "difficulty"]
+    assert sorted(baseline_rows(df, ["alpha"], tmp_path, factors)["run"]) == ["a", "b"]
+    assert sorted(baseline_rows(df, ["teacher_sizes"], tmp_path, factors)["run"]) == ["b", "c"]
+    assert sorted(baseline_rows(df, ["difficulty"], tmp_path, factors)["run"]) == ["b", "d"]
+    (tmp_path / "sweep.json").write_text(_json.dumps({"fixed": {"alpha": 0.9}}))
+    with pytest.raises(ValueError, match="fixed value"):
+        baseline_rows(df, ["teacher_sizes"], tmp_path, factors)

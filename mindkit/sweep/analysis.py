@@ -365,6 +365,48 @@ def varied_factors(df, candidates: Sequence[str] | None = None,
     return list(dict.fromkeys(out))
 
 
+def baseline_rows(df, keep: Sequence[str], sweep_dir: str | Path,
+                  factors: Sequence[str] | None = None):
+    """The rows of ``df`` where every varied factor other than ``keep`` is at its baseline: the
+    value the sweep's ``fixed`` parameters give it (``sweep_dir/sweep.json``; for a key that
+    :func:`expand_json_column` took out of a fixed JSON object, that object's value or
+    ``"(default)"``). This is how a one-factor-at-a-time design is read: the effect of teacher
+    size at the default alpha and T, not averaged over an alpha x T grid. Factors without a fixed
+    value (pure grid axes) are kept whole, so they are averaged over within each seed."""
+    manifest = Path(sweep_dir) / "sweep.json"
+    fixed = json.loads(manifest.read_text()).get("fixed", {}) if manifest.exists() else {}
+    factors = list(factors) if factors is not None else varied_factors(df, sweep_dir=sweep_dir)
+    objects = {k: v for k, v in fixed.items() if isinstance(v, dict)}
+    out = df
+    for f in factors:
+        if f in keep:
+            continue
+        if f in fixed:
+            base = fixed[f]
+        elif objects:  # a key expanded out of a fixed JSON object (``o.key`` when it clashed)
+            o = next((o for o in objects if f.startswith(o + ".")), next(iter(objects)))
+            base = objects[o].get(f[len(o) + 1:] if f.startswith(o + ".") else f, "(default)")
+        else:
+            continue
+        out = out[[_matches(v, base) for v in out[f]]]
+    if out.empty:
+        raise ValueError(f"no run has every factor but {list(keep)} at its fixed value "
+                         f"({ {f: fixed.get(f) for f in factors if f in fixed} }); is this a "
+                         "one-factor-at-a-time sweep?")
+    return out
+
+
+def _matches(cell, base) -> bool:
+    if isinstance(base, (list, dict)):
+        return _parse_json(cell) == base
+    if isinstance(base, (int, float)) and not isinstance(base, bool):
+        try:
+            return float(cell) == float(base)
+        except (TypeError, ValueError):
+            return False
+    return cell == base or str(cell) == str(base)
+
+
 # ---------------------------------------------------------------------------------------------
 # figures
 # ---------------------------------------------------------------------------------------------
