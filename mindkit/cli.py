@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--workers", type=int, default=2,
                    help="LocalCluster worker processes (0: run here, one after another)")
     w.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
-    w.add_argument("--timeout", type=float, default=1800, help="seconds per run before it is killed")
+    w.add_argument("--timeout", type=float, default=1800,
+                   help="seconds per run before it is killed")
     w.add_argument("--retries", type=int, default=1,
                    help="further attempts after a kernel death, timeout or start failure")
     w.add_argument("--retry-failed", action="store_true", help="rerun runs that failed earlier")

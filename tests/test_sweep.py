@@ -17,9 +17,20 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mindkit.sweep import (collect, expand, load_grid_file, params_key, parse_cli_grid,
-                           parse_value, plan, read_status, run_folders, run_name, run_sweep,
-                           split_values)
+from mindkit.sweep import (
+    collect,
+    expand,
+    load_grid_file,
+    params_key,
+    parse_cli_grid,
+    parse_value,
+    plan,
+    read_status,
+    run_folders,
+    run_name,
+    run_sweep,
+    split_values,
+)
 
 TINY_PARAMS = '''x = 1  # a number whose square is the metric
 fail = False  # raise in the second cell
@@ -126,7 +137,8 @@ def test_run_names_are_stable_and_readable():
 def test_plan_shares_upstream_runs_and_routes_parameters(tmp_path):
     nbdir = Path(__file__).resolve().parents[1] / "notebooks"
     points = expand({"alpha": [0.2, 0.8], "seed": [0, 1]},
-                    fixed={"quick": True, "01_teachers.epochs": 3, "02_mind_distillation.epochs": 2})
+                    fixed={"quick": True, "01_teachers.epochs": 3,
+                           "02_mind_distillation.epochs": 2})
     jobs = plan(["01_teachers", "02_mind_distillation"], points, tmp_path, nbdir)
     assert len(jobs) == 4
     ups = {str(j.upstream.folder) for j in jobs}
@@ -239,7 +251,7 @@ def test_killed_sweep_resumes_without_redoing_finished_runs(tiny, tmp_path):
 
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert f"skipped" in res.stdout
+    assert "skipped" in res.stdout
     folders = run_folders(out)
     assert len(folders) == 6
     for p in folders:

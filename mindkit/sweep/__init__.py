@@ -11,8 +11,15 @@ From the shell: ``mindkit sweep NOTEBOOK --out DIR -p NAME V1,V2 ...`` and
 """
 
 from mindkit.sweep.collect import collect, run_folders, write_results
-from mindkit.sweep.grid import (expand, load_grid_file, params_key, parse_cli_grid, parse_value,
-                                run_name, split_values)
+from mindkit.sweep.grid import (
+                                expand,
+                                load_grid_file,
+                                params_key,
+                                parse_cli_grid,
+                                parse_value,
+                                run_name,
+                                split_values,
+)
 from mindkit.sweep.runner import SweepSummary, notebook_parameters, plan, read_status, run_sweep
 
 __all__ = ["run_sweep", "collect", "run_folders", "write_results", "SweepSummary", "plan",
