@@ -63,7 +63,7 @@ def main() -> None:
     try:
         t_teach, _ = timed_sweep(root / "teachers", 1, {"quick": True}, grid={"seed": [0]},
                                  notebook="01_teachers")
-        teacher_dir = next((root / "teachers").glob("seed=0-*")) / "teachers"
+        teacher_dir = next((root / "teachers").glob("*seed=0-*")) / "teachers"
         fixed = {"quick": True, "teacher_dir": str(teacher_dir)}
         print(f"quick teachers (notebook 01, once): {t_teach:.1f} s")
         w1, d1 = timed_sweep(root / "w1", 1, fixed)
