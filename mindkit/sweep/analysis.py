@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 from mindkit.evaluate.aggregate import seed_aggregate
 from mindkit.evaluate.metrics import METRICS_BY_TASK, higher_is_better, primary_metric
+from mindkit.sweep.collect import param_cell
 
 DEFAULT_METHOD = "mind - no_kd"
 STATISTIC = "sweep_mean_paired_difference"
@@ -311,7 +312,7 @@ def expand_json_column(df, column: str = "dataset_options", prefix: str = "",
         name = prefix + k
         if name in out.columns:
             name = f"{column}.{k}"
-        out[name] = [_hashable(p.get(k, default)) if isinstance(p, dict) else default
+        out[name] = [param_cell(p.get(k, default)) if isinstance(p, dict) else default
                      for p in parsed]
     return out
 
@@ -323,10 +324,6 @@ def _parse_json(v):
         except json.JSONDecodeError:
             return v
     return v
-
-
-def _hashable(v):
-    return json.dumps(v) if isinstance(v, (list, dict)) else v
 
 
 def varied_factors(df, candidates: Sequence[str] | None = None,

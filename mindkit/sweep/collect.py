@@ -14,7 +14,7 @@ from mindkit.sweep.runner import STAGES_DIR, TMP_DIR, read_status
 RUN_COLUMNS = ("run", "status", "error")
 
 
-def _cell(v):
+def param_cell(v):
     """Parameter values as frame cells: lists and mappings as JSON text (hashable, Parquet-safe)."""
     if isinstance(v, (list, tuple, dict)):
         return json.dumps(v, sort_keys=True)
@@ -51,7 +51,7 @@ def collect(out: str | Path, write: bool = True) -> pd.DataFrame:
         run = {"run": folder.name, "status": st.get("status", "unknown"),
                "error": None if not err else f"{err.get('ename')}: {err.get('evalue')}"
                + (f" (cell {err['cell_index']})" if err.get("cell_index") is not None else "")}
-        pcells = {k: _cell(v) for k, v in params.items()}
+        pcells = {k: param_cell(v) for k, v in params.items()}
         mfile = folder / "metrics.json"
         records = json.loads(mfile.read_text()) if st.get("status") == "ok" and \
             mfile.exists() else []
@@ -81,7 +81,7 @@ def _same(a, b) -> bool:
         return a is b or (isinstance(a, float) and math.isnan(a))
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
         return float(a) == float(b)
-    return _cell(a) == _cell(b)
+    return param_cell(a) == param_cell(b)
 
 
 def write_results(df: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:

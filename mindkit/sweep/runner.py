@@ -520,7 +520,8 @@ def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None,
     if workers == 0 and scheduler is None:  # in this process, one after another
         up_done: dict[str, dict] = {}
         for j in jobs:
-            up = _run_upstream_inline(j.upstream, spec, retry_failed, up_done)
+            up = _upstream(j.upstream, lambda u, parent: execute_job(spec(u), parent),
+                           retry_failed, up_done)
             st = execute_job(spec(j), up)
             results[j.folder.name] = st
             bar.update(st)
@@ -541,25 +542,13 @@ def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None,
         Variable(f"{lock}-last", client=client).set(0.0)  # no start yet (see _stagger)
         ups: dict[str, Any] = {}
 
-        def submit_upstream(u: Job | None):
-            if u is None:
-                return None
-            if str(u.folder) in ups:
-                return ups[str(u.folder)]
-            done, st = _is_done(u, retry_failed)
-            if done and st.get("status") == "ok":
-                ups[str(u.folder)] = st
-            else:
-                parent = submit_upstream(u.upstream)
-                ups[str(u.folder)] = client.submit(execute_job, spec(u), parent, pure=False,
-                                                   key=f"{u.stage.name}-{u.key}-{lock}")
-            return ups[str(u.folder)]
+        def submit(u: Job, parent):
+            return client.submit(execute_job, spec(u), parent, pure=False,
+                                 key=f"{u.stage.name}-{u.key}-{lock}")
 
         futures, by_key = [], {}
         for j in jobs:
-            parent = submit_upstream(j.upstream)
-            f = client.submit(execute_job, spec(j), parent, pure=False,
-                              key=f"{j.stage.name}-{j.key}-{lock}")
+            f = submit(j, _upstream(j.upstream, submit, retry_failed, ups))
             futures.append(f)
             by_key[f.key] = j
         for f in as_completed(futures):
@@ -580,14 +569,15 @@ def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None,
     return results
 
 
-def _run_upstream_inline(u: Job | None, spec, retry_failed: bool, cache: dict) -> dict | None:
+def _upstream(u: Job | None, run, retry_failed: bool, cache: dict):
+    """The status (or Dask future) of upstream job ``u`` for its dependants: its earlier ok
+    status when it finished, else ``run(u, parent)`` once (after its own upstream), cached."""
     if u is None:
         return None
     if str(u.folder) not in cache:
         done, st = _is_done(u, retry_failed)
         if not (done and st.get("status") == "ok"):
-            parent = _run_upstream_inline(u.upstream, spec, retry_failed, cache)
-            st = execute_job(spec(u), parent)
+            st = run(u, _upstream(u.upstream, run, retry_failed, cache))
         cache[str(u.folder)] = st
     return cache[str(u.folder)]
 
