@@ -4,8 +4,10 @@ Per seed: the dataset is built with that seed (splits, pairing), teachers of eac
 trained (or reloaded from ``run_dir/seed<k>/teachers`` when their provenance matches this
 dataset and split), then every method is trained and scored per head on the test split with
 bootstrap CIs. Each method's test predictions are kept in
-``run_dir/seed<k>/predictions/<method>.parquet`` so paired comparisons (within a seed and pooled
-over seeds, :func:`mindkit.evaluate.aggregate.claim_table`) are computed on the same samples.
+``run_dir/seed<k>/predictions/<method>.parquet`` and its student in
+``run_dir/seed<k>/students/<method>.pt`` (notebook 04 reuses them), so paired comparisons
+(within a seed and pooled over seeds, :func:`mindkit.evaluate.aggregate.claim_table`) are
+computed on the same samples.
 Aggregate with :func:`mindkit.evaluate.aggregate.seed_aggregate`.
 """
 
@@ -76,7 +78,8 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
         (out.parent / "teacher_scores.json").write_text(json.dumps(val, indent=1))
         for name in methods:
             t0 = time.perf_counter()
-            model, info = run_method(name, ctx)
+            model, info = run_method(name, ctx,
+                                     checkpoint=Path(run_dir) / f"seed{seed}" / "students" / name)
             secs = time.perf_counter() - t0
             runs.append({"dataset": ds.display_name, "method": name, "seed": seed,
                          "train_s": secs, "params": info["params"],
