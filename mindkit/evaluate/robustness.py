@@ -337,9 +337,9 @@ def missingness_curves(models: dict, split: Split, task: str,
             probs = pred.under(c)
             for g in (("paired",) if c.kind == "keep" else groups):
                 rows = _group_rows(pres, g)
-                rec = {**base, "method": name, "condition": c.kind, "target": c.target,
-                       "level": c.level, "group": g,
-                       "n_affected": int(c.removed[rows].any(1).sum()), "seed_missing": seed}
+                rec = {**base, "method": name, "model": type(model).__name__,
+                       "condition": c.kind, "target": c.target, "level": c.level, "group": g,
+                       "n_affected": int(c.removed[rows].any(1).sum()), "drop_seed": seed}
                 _score_point(result, (name, c.kind, c.target, c.level, g), task, y[rows],
                              probs[rows], metrics, n_boot, boot_seed, rec)
     return result
@@ -424,9 +424,10 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
                     probs[rows_m] = _routed(model, sub, task)
                 for g in groups:
                     rows = _group_rows(pres, g)
-                    rec = {**base, "method": name, "target": m, "level": lv, "group": g,
+                    rec = {**base, "method": name, "model": type(model).__name__,
+                           "target": m, "level": lv, "group": g,
                            "n_affected": int((pres[rows, split.modalities.index(m)]).sum())
-                           if lv > 0 else 0, "seed_missing": seed}
+                           if lv > 0 else 0, "noise_seed": seed}
                     _score_point(result, (name, "noise", m, lv, g), task, y[rows],
                                  probs[rows], metrics, n_boot, boot_seed, rec)
     return result
@@ -455,7 +456,7 @@ def curve_summaries(result: RobustnessResult, reference: str | None = None) -> l
     curves = df[df["condition"].isin(CURVE_KINDS)]
     keep_cols = [c for c in curves.columns if c not in (
         "metric", "value", "ci_low", "ci_high", "n", "boot_undefined", "level", "n_affected",
-        "statistic")]
+        "statistic", "drop_seed", "noise_seed")]
     out = []
     alpha = result.ci_alpha
     for _, g in curves.groupby(keep_cols + ["metric"], dropna=False, sort=False):
