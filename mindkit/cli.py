@@ -17,7 +17,7 @@ from pathlib import Path
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
-NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "08_sweep_analysis")
+NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "08_sweep_analysis")
 
 
 def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR
@@ -35,14 +35,23 @@ def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: P
     return out
 
 
+# records that are points of a curve or summaries, not a model's plain test score: notebook 04
+# writes them (its own CSVs and figures show them); the results table leaves them out
+CURVE_STATISTICS = ("robustness_curve", "scarcity_curve", "robustness_auc", "robustness_drop",
+                    "effective_robustness", "auc_difference", "profile")
+
+
 def results_table(run_dir: Path):
-    """Test-split records of the run's primary metrics: one row per method/model/head/group."""
+    """Test-split records of the run's primary metrics: one row per method/model/head/group
+    (curve points and their summaries, :data:`CURVE_STATISTICS`, are left out)."""
     from mindkit.run import RunDir
 
     df = RunDir(run_dir).metrics_frame()
     if df.empty:
         raise FileNotFoundError(f"no metrics.json records in {run_dir}")
     d = df[(df["split"] == "test") & df["metric"].isin(["accuracy", "auroc", "macro_f1", "auprc"])]
+    if "statistic" in d:
+        d = d[~d["statistic"].isin(CURVE_STATISTICS)]
     cols = [c for c in ("notebook", "dataset", "method", "model", "head", "group", "metric",
                         "value", "ci_low", "ci_high", "n", "params") if c in d]
     return d[cols].reset_index(drop=True)

@@ -74,7 +74,37 @@ def test_series_runs_quick(tmp_path, dataset):
     assert all(r["ci_low"] <= r["ci_high"] for r in paired if r["ci_low"] is not None)
     assert {"mind.parquet", "no_kd.parquet"} <= {p.name for p in (run / "predictions").iterdir()}
     if dataset == "avdigits":
+        _missing_modalities_runs_quick(run, params)
         _sweep_analysis_runs_quick(run, params)
+
+
+def _missing_modalities_runs_quick(run: Path, params: dict) -> None:
+    """Notebook 04 in quick mode on the series' run: it reuses 01's teachers and 02's students
+    (and trains only the single-head baselines), and its curves start at 02's plain scores."""
+    execute_notebook("04_missing_modalities", run, params)
+    records = json.loads((run / "metrics.json").read_text())
+    nb04 = [r for r in records if r["notebook"] == "04_missing_modalities"]
+    for r in nb04:
+        assert all(f in r for f in REQUIRED_FIELDS), r
+    stats = {r.get("statistic") for r in nb04}
+    assert {"robustness_curve", "robustness_auc", "effective_robustness", "auc_difference",
+            "scarcity_curve", "profile"} <= stats
+    assert {"ece"} <= {r["metric"] for r in nb04}
+    # reused, not retrained: no MIND/no-KD checkpoint of its own, the baselines trained here
+    own = run / "04" / "seed0" / "students"
+    assert not (own / "mind.pt").exists() and (own / "single_head_zero.pt").exists()
+    # the curves' rate-0 points are notebook 02's plain scores of the same students
+    plain = {r["method"]: r["value"] for r in records
+             if r["notebook"] == "02_mind_distillation" and r["head"] == "routed"
+             and r["group"] == "all" and r["metric"] == "accuracy" and "statistic" not in r}
+    start = {r["method"]: r["value"] for r in nb04 if r.get("statistic") == "robustness_curve"
+             and r["condition"] == "drop" and r["level"] == 0.0 and r["group"] == "all"}
+    for m in ("mind", "no_kd"):
+        assert start[m] == pytest.approx(plain[m])
+    assert {"mind", "no_kd", "single_head_zero", "single_head_learned", "teachers"} <= set(start)
+    for fig in ("04_missing_curves", "04_noise_curves", "04_reliability", "04_scarcity",
+                "04_size_latency"):
+        assert (run / f"{fig}.png").exists(), fig
 
 
 def _sweep_analysis_runs_quick(run: Path, params: dict) -> None:

@@ -43,7 +43,7 @@ def _probs(frame, head):
 def test_rate_zero_is_the_plain_evaluation(toy_dataset, models):
     test = toy_dataset["test"]
     res = missingness_curves(models, test, "multiclass", rates=[0.0, 0.5, 1.0], n_boot=200,
-                             boot_seed=7, seed=3, subsets=False)
+                             boot_seed=7, drop_seed=3, subsets=False)
     df = res.frame()
     for name, model in models.items():
         plain = {(r["group"], r["metric"]): r for r in evaluate_student(
@@ -100,7 +100,7 @@ def _direct(model, split):
 
 def test_the_same_seed_removes_the_same_samples_for_every_method(toy_dataset, models):
     test = toy_dataset["test"]
-    res = missingness_curves(models, test, "multiclass", rates=[0.0, 0.3, 0.7, 1.0], seed=5,
+    res = missingness_curves(models, test, "multiclass", rates=[0.0, 0.3, 0.7, 1.0], drop_seed=5,
                              n_boot=0, subsets=False)
     df = res.frame()
     counts = df.groupby(["condition", "target", "level", "group", "metric"])["n_affected"]
@@ -204,7 +204,7 @@ def test_summaries_against_hand_computed_areas():
 def test_summary_cis_come_from_paired_resampled_curves(toy_dataset, models):
     test = toy_dataset["test"]
     res = missingness_curves({k: models[k] for k in ("mind", "single_head_zero")}, test,
-                             "multiclass", rates=[0.0, 0.5, 1.0], n_boot=300, seed=0,
+                             "multiclass", rates=[0.0, 0.5, 1.0], n_boot=300, drop_seed=0,
                              subsets=False, random=False, metrics=["accuracy"])
     summ = [s for s in curve_summaries(res, reference="single_head_zero")
             if s["statistic"] == "auc_difference"]

@@ -477,3 +477,26 @@ def profile_ratios(profile: "pd.DataFrame", reference: str,
     import pandas as pd
 
     return pd.DataFrame(out)
+
+
+PROFILE_MEASURES = ("params", "size_bytes", "flops_per_sample")
+PROFILE_PER_BATCH = ("peak_memory_bytes", "latency_median_s", "latency_iqr_s")
+
+
+def profile_records(profile: "pd.DataFrame", **fields) -> list[dict]:
+    """A :func:`profile_models` table as tidy metric records for ``metrics.json``: one per model
+    and measure (``metric`` = ``params``, ``size_bytes``, ``flops_per_sample`` and, per batch
+    size, ``peak_memory_bytes_b<k>``, ``latency_median_s_b<k>``, ``latency_iqr_s_b<k>``),
+    ``method`` = the model's name, ``model`` = its kind, ``head="-"``, ``group="profile"`` and
+    no CI (a measurement, not an estimate from samples); ``fields`` are added to each."""
+    sizes = [c[len("latency_median_s_b"):] for c in profile.columns
+             if c.startswith("latency_median_s_b")]
+    cols = list(PROFILE_MEASURES) + [f"{m}_b{b}" for b in sizes for m in PROFILE_PER_BATCH]
+    out = []
+    for _, row in profile.iterrows():
+        for c in cols:
+            out.append({"head": "-", "group": "profile", **fields, "method": row["model"],
+                        "model": row["kind"], "metric": c, "value": float(row[c]),
+                        "ci_low": None, "ci_high": None, "n": int(row["samples"]),
+                        "threads": int(row["threads"]), "statistic": "profile"})
+    return out

@@ -313,7 +313,7 @@ def _labels(split: Split, task: str) -> np.ndarray:
 
 
 def missingness_curves(models: dict, split: Split, task: str,
-                       rates: Sequence[float] = DEFAULT_RATES, seed: int = 0,
+                       rates: Sequence[float] = DEFAULT_RATES, drop_seed: int = 0,
                        groups: Sequence[str] = ("all", "paired"),
                        metrics: Sequence[str] | None = None, n_boot: int = 1000,
                        boot_seed: int = 0, modalities: Sequence[str] | None = None,
@@ -324,9 +324,10 @@ def missingness_curves(models: dict, split: Split, task: str,
     condition of :func:`missing_conditions`. Records: ``statistic="robustness_curve"``,
     ``method`` (the model's name), ``head="routed"``, ``condition``, ``target``, ``level``,
     ``group``, ``n`` (samples scored), ``n_affected`` (of them, samples that lost a modality)
-    and the metric with its bootstrap CI; ``fields`` are added to each."""
+    and the metric with its bootstrap CI; ``fields`` are added to each (e.g. the run's
+    ``seed``). ``drop_seed`` seeds which samples lose a modality."""
     metrics = _resolve_metrics(task, list(metrics) if metrics else None)
-    conds = missing_conditions(split.present, rates, seed, modalities, random, subsets)
+    conds = missing_conditions(split.present, rates, drop_seed, modalities, random, subsets)
     y = _labels(split, task)
     _, pres = _presence(split.present)
     result = RobustnessResult(ci_alpha=ci_alpha)
@@ -339,7 +340,7 @@ def missingness_curves(models: dict, split: Split, task: str,
                 rows = _group_rows(pres, g)
                 rec = {**base, "method": name, "model": type(model).__name__,
                        "condition": c.kind, "target": c.target, "level": c.level, "group": g,
-                       "n_affected": int(c.removed[rows].any(1).sum()), "drop_seed": seed}
+                       "n_affected": int(c.removed[rows].any(1).sum()), "drop_seed": drop_seed}
                 _score_point(result, (name, c.kind, c.target, c.level, g), task, y[rows],
                              probs[rows], metrics, n_boot, boot_seed, rec)
     return result
@@ -392,14 +393,15 @@ def noisy_split(split: Split, modality: str, sd: Tensor, level: float, eps: Tens
 
 def corruption_curves(models: dict, split: Split, task: str, train: Split,
                       kinds: dict[str, str], levels: Sequence[float] = DEFAULT_NOISE,
-                      seed: int = 0, groups: Sequence[str] = ("all", "paired"),
+                      noise_seed: int = 0, groups: Sequence[str] = ("all", "paired"),
                       metrics: Sequence[str] | None = None, n_boot: int = 1000,
                       boot_seed: int = 0, modalities: Sequence[str] | None = None,
                       ci_alpha: float = 0.05, **fields) -> RobustnessResult:
     """Score every model with Gaussian noise on one modality at a time (module docstring).
     ``kinds`` maps each modality to its kind (``dataset.modalities[m].kind``); ``train`` gives
-    the standard deviations. Records as :func:`missingness_curves`, ``condition="noise"``,
-    ``level`` = the noise SD in units of the train-set SD."""
+    the standard deviations; ``noise_seed`` seeds the noise. Records as
+    :func:`missingness_curves`, ``condition="noise"``, ``level`` = the noise SD in units of the
+    train-set SD."""
     levels = _check_levels(levels, "noise levels", None)
     metrics = _resolve_metrics(task, list(metrics) if metrics else None)
     chosen = list(modalities) if modalities is not None else [
@@ -411,7 +413,7 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
             "condition": "noise", **fields}
     for m in chosen:
         sd = feature_sd(train, m, kinds[m])
-        gen = torch.Generator().manual_seed(int(_rng(seed, "noise", m).integers(2**62)))
+        gen = torch.Generator().manual_seed(int(_rng(noise_seed, "noise", m).integers(2**62)))
         eps = torch.randn(split.inputs[m].shape, generator=gen, dtype=split.inputs[m].dtype)
         rows_m = np.flatnonzero(pres[:, split.modalities.index(m)])
         for name, model in models.items():
@@ -427,7 +429,7 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
                     rec = {**base, "method": name, "model": type(model).__name__,
                            "target": m, "level": lv, "group": g,
                            "n_affected": int((pres[rows, split.modalities.index(m)]).sum())
-                           if lv > 0 else 0, "noise_seed": seed}
+                           if lv > 0 else 0, "noise_seed": noise_seed}
                     _score_point(result, (name, "noise", m, lv, g), task, y[rows],
                                  probs[rows], metrics, n_boot, boot_seed, rec)
     return result

@@ -108,36 +108,38 @@ def plot_scarcity(records, metric: str, views: list[tuple[str, str]], title: str
 
 
 def plot_size_latency(profile, student: str, batch_size: int = 1, title: str = ""):
-    """Parameters (x, log) against median CPU latency at ``batch_size`` (y, log) for every
-    profiled model, with the student's parameter ratio and speed-up against each other model
-    written beside it. ``profile``: one row per model with ``model``, ``params`` and
-    ``latency_median_s`` for that batch size (column ``latency_median_s@<b>`` or rows with a
-    ``batch_size`` column)."""
+    """Parameters (x, log) against median CPU latency at ``batch_size`` (y, log) for every row
+    of a :func:`mindkit.evaluate.profile.profile_models` table, with the student's parameter
+    ratio and speed-up against each ensemble (rows named ``...ensemble...``) written on it."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
     df = pd.DataFrame(profile) if not isinstance(profile, pd.DataFrame) else profile.copy()
-    col = f"latency_median_s@{batch_size}"
+    col = f"latency_median_s_b{batch_size}"
     if col not in df:
-        if "batch_size" in df and "latency_median_s" in df:
-            df = df[df["batch_size"] == batch_size].rename(columns={"latency_median_s": col})
-        else:
-            raise ValueError(f"no latency at batch {batch_size}: need a column {col!r} or "
-                             "rows with batch_size and latency_median_s")
+        have = [c for c in df.columns if c.startswith("latency_median_s_b")]
+        raise ValueError(f"no latency at batch {batch_size} in the profile (it has {have}); "
+                         "profile with that batch size")
     df = df.drop_duplicates("model").set_index("model")
     if student not in df.index:
         raise ValueError(f"no profile row for the student {student!r}; have {list(df.index)}")
-    fig, ax = plt.subplots(figsize=(6.2, 4.2))
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
     s = df.loc[student]
-    for i, (name, r) in enumerate(df.iterrows()):
+    lines = []
+    for name, r in df.iterrows():
         is_s = name == student
-        ax.scatter(r["params"], r[col] * 1e3, s=70 if is_s else 40,
-                   color="C3" if is_s else "C0" if "ensemble" in name else "C7",
-                   marker="*" if is_s else "o", zorder=3)
-        label = name if is_s else (f"{name}\n{s['params'] / r['params']:.2g}x params, "
-                                   f"{r[col] / s[col]:.2g}x slower")
-        ax.annotate(label, (r["params"], r[col] * 1e3), fontsize=7, xytext=(4, 3),
+        ens = "ensemble" in name
+        ax.scatter(r["params"], r[col] * 1e3, s=110 if is_s else 45 if ens else 25,
+                   color="C3" if is_s else "C0" if ens else "C7", marker="*" if is_s else "o",
+                   zorder=3)
+        ax.annotate(name, (r["params"], r[col] * 1e3), fontsize=7, xytext=(4, 3),
                     textcoords="offset points")
+        if ens:
+            lines.append(f"vs {name}: {s['params'] / r['params']:.2g}x the parameters, "
+                         f"{r[col] / s[col]:.2g}x faster")
+    ax.text(0.01, 0.98, "student " + "\n".join(lines), transform=ax.transAxes, ha="left",
+            va="top", fontsize=7, bbox={"boxstyle": "round", "fc": "white", "alpha": 0.85})
+    ax.margins(x=0.25, y=0.15)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("parameters")
