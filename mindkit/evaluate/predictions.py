@@ -60,9 +60,7 @@ def head_groups(head: str, modalities: list[str]) -> list[str]:
     return [f"has_{head}"]
 
 
-def _base_frame(split: Split, task: str):
-    import pandas as pd
-
+def _base_columns(split: Split, task: str) -> dict[str, np.ndarray]:
     cols: dict[str, np.ndarray] = {"id": split.ids.cpu().numpy()}
     y = split.y.cpu().numpy()
     if task == "multiclass":
@@ -73,42 +71,42 @@ def _base_frame(split: Split, task: str):
             cols[f"y:{j}"] = y[:, j].astype(np.float32)
     for m in split.modalities:
         cols[f"present:{m}"] = split.present[m].cpu().numpy()
-    return pd.DataFrame(cols)
+    return cols
 
 
-def _put_head(frame, head: str, probs: Tensor, served: Tensor) -> None:
+def _head_columns(head: str, probs: Tensor, served: Tensor) -> dict[str, np.ndarray]:
     p = probs.detach().cpu().double().numpy().copy()
     s = served.cpu().numpy().astype(bool)
     p[~s] = np.nan
-    frame[f"served:{head}"] = s
-    for j in range(p.shape[1]):
-        frame[f"p:{head}:{j}"] = p[:, j]
+    return {f"served:{head}": s, **{f"p:{head}:{j}": p[:, j] for j in range(p.shape[1])}}
 
 
 def student_predictions(student, split: Split, task: str):
     """The prediction frame of a (multi- or single-head) student on ``split``."""
+    import pandas as pd
+
     out = predict_student(student, split)
-    frame = _base_frame(split, task)
+    cols = _base_columns(split, task)
     for h in student.head_names:
-        _put_head(frame, h, to_probs(out.logits[h], task), out.mask[h])
+        cols.update(_head_columns(h, to_probs(out.logits[h], task), out.mask[h]))
     probs, served = student.route(out, task)
-    _put_head(frame, ROUTED, probs, torch.ones(len(split), dtype=torch.bool))
-    frame["served_by"] = served
-    return frame
+    cols.update(_head_columns(ROUTED, probs, torch.ones(len(split), dtype=torch.bool)))
+    cols["served_by"] = np.asarray(served, dtype=object)
+    return pd.DataFrame(cols)
 
 
 def unimodal_predictions(model, split: Split, task: str):
     """The prediction frame of a teacher or ensemble: head = its modality, served on the rows
     that have it (the frame still lists every row of ``split``, so ids align with students')."""
+    import pandas as pd
+
     m = model.modality
     has = split.present[m]
     probs = torch.zeros(len(split), _num_outputs(model))
     sub = split.only_modalities([m])
     if len(sub):
         probs[has] = predict_unimodal(model, sub, task).float()
-    frame = _base_frame(split, task)
-    _put_head(frame, m, probs, has)
-    return frame
+    return pd.DataFrame({**_base_columns(split, task), **_head_columns(m, probs, has)})
 
 
 def _num_outputs(model) -> int:
