@@ -411,15 +411,15 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
     result = RobustnessResult(ci_alpha=ci_alpha)
     base = {"split": split.name, "head": "routed", "statistic": "robustness_curve",
             "condition": "noise", **fields}
+    clean = {name: _routed(model, split, task) for name, model in models.items()}
     for m in chosen:
         sd = feature_sd(train, m, kinds[m])
         gen = torch.Generator().manual_seed(int(_rng(noise_seed, "noise", m).integers(2**62)))
         eps = torch.randn(split.inputs[m].shape, generator=gen, dtype=split.inputs[m].dtype)
         rows_m = np.flatnonzero(pres[:, split.modalities.index(m)])
         for name, model in models.items():
-            clean = _routed(model, split, task)
             for lv in levels:
-                probs = clean.copy()
+                probs = clean[name].copy()
                 if lv > 0 and rows_m.size:
                     sub = noisy_split(split, m, sd, lv, eps, kinds[m]).subset(
                         torch.as_tensor(rows_m))
