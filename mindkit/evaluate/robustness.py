@@ -268,11 +268,6 @@ class RobustnessResult:
     dist: dict[tuple, np.ndarray] = field(default_factory=dict)
     ci_alpha: float = 0.05
 
-    def extend(self, other: "RobustnessResult") -> "RobustnessResult":
-        self.records += other.records
-        self.dist.update(other.dist)
-        return self
-
     def frame(self):
         import pandas as pd
 
