@@ -106,14 +106,16 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
                     teacher_sizes: Sequence[str] = ("xs", "s", "m"),
                     teacher_config: TrainConfig | None = None,
                     student_config: TrainConfig | None = None, progress: bool = True,
-                    **context) -> SeedModels:
+                    stage: str = "04", **context) -> SeedModels:
     """The dataset of ``seed`` (subsampled to ``max_per_split`` when given, as quick notebooks
     do), its teachers and the students of ``methods``, reused from earlier notebooks where they
     match and trained otherwise (saved under ``run_dir/04/seed<k>``). Teachers: notebook 01's
     ``run_dir/teachers`` (only for ``run_seed``, the seed notebook 01 used), notebook 03's
     ``run_dir/03/seed<k>/teachers``, then ``run_dir/04/seed<k>/teachers``. Students: notebook
     02's ``run_dir/students`` (``run_seed`` only), ``run_dir/03/seed<k>/students``, then
-    ``run_dir/04/seed<k>/students``. ``context`` sets :class:`MethodContext` fields."""
+    ``run_dir/04/seed<k>/students``. ``stage`` names the calling notebook's folder
+    (``run_dir/<stage>/seed<k>``, default ``"04"``) where whatever is trained is saved; another
+    stage also reuses what notebook 04 trained. ``context`` sets :class:`MethodContext` fields."""
     from mindkit.data import load
     from mindkit.distill.recipes import train_teachers
 
@@ -121,10 +123,11 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     ds = load(dataset, seed=seed, **(dataset_options or {}))
     if max_per_split:
         ds = ds.subsample(max_per_split, seed)
-    own = run_dir / "04" / f"seed{seed}"
+    own = run_dir / stage / f"seed{seed}"
     mine = seed == run_seed
+    stages = ["03"] + (["04"] if stage != "04" else [])
     t_dirs = ([run_dir / "teachers"] if mine else []) + [
-        run_dir / "03" / f"seed{seed}" / "teachers", own / "teachers"]
+        run_dir / st / f"seed{seed}" / "teachers" for st in stages] + [own / "teachers"]
     found = find_teachers(ds, teacher_sizes, t_dirs)
     if found is None:
         cfg = replace(teacher_config or TrainConfig(), seed=seed)
@@ -137,7 +140,7 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
                         progress=progress, **context)
     out = SeedModels(ds, ctx, tdir)
     s_dirs = ([run_dir / "students"] if mine else []) + [
-        run_dir / "03" / f"seed{seed}" / "students", own / "students"]
+        run_dir / st / f"seed{seed}" / "students" for st in stages] + [own / "students"]
     for name in methods:
         out.students[name], out.info[name] = load_or_train(name, ctx, s_dirs, own / "students")
     return out

@@ -100,14 +100,16 @@ class MultiHeadStudent(nn.Module):
         lengths = lengths or {}
         _check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
-        ref = next(iter(inputs.values()))
+        # a float reference for new tensors (the first input may hold token ids)
+        dtype = self.heads[self.names[0]].weight.dtype
+        ref = next(iter(inputs.values())).new_zeros((), dtype=dtype)
         logits, masks, feats = {}, {}, {}
         for m in self.names:
             p = present[m].to(torch.bool)
             idx = p.nonzero().flatten()
             x = inputs[m].index_select(0, idx)
             lens = lengths[m].index_select(0, idx) if m in lengths else None
-            f = self.encoders[m](x, lens) if idx.numel() else x.new_zeros(
+            f = self.encoders[m](x, lens) if idx.numel() else ref.new_zeros(
                 0, self.encoders[m].out_dim)
             feats[m] = (idx, f)
             out = ref.new_zeros(b, self.num_outputs)

@@ -1,0 +1,195 @@
+"""Where inside a modality the evidence lies: Captum integrated gradients per input value.
+
+:func:`input_attributions` explains one modality of one model on the samples that have it:
+a student's head (its own unimodal head by default, or the multimodal head ``"mm"`` on paired
+samples with the other modalities held fixed) or a teacher ensemble (the weighted mean of its
+members' probabilities, exactly what it distils). Images get a map over pixels
+(``[C, H, W]``), time series one over time x feature (``[T, F]``; padded steps are zero in the
+input and the baseline, so they get exactly 0), token modalities one over tokens
+(Captum's :class:`~captum.attr.LayerIntegratedGradients` on the embedding layer, summed over
+the embedding dimensions; baseline: the padding token, whose embedding is zero). The baseline
+of images and series is all zeros (``baseline`` may be a float). Captum's convergence delta (the
+completeness gap) is reported per sample; it shrinks with ``n_steps``.
+
+The explained scalar is the probability of ``target`` (``output="prob"``, the scale on which
+the teachers' ensemble is defined) or its logit. ``target`` is ``"true"`` (default; so a student
+and a teacher explain the same thing), ``"pred"`` (the explained model's own predicted class or
+most probable label), an int or one index per sample.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from captum.attr import IntegratedGradients, LayerIntegratedGradients
+from torch import Tensor, nn
+
+from mindkit.data.base import Split
+from mindkit.explain.modality import OUTPUTS, _scalar, _select_rows, resolve_targets
+from mindkit.explain.results import InputAttribution
+from mindkit.models.student import MM
+from mindkit.models.unimodal import TeacherEnsemble, to_probs
+
+TEACHERS = "teachers"
+
+
+class HeadForward(nn.Module):
+    """``forward(x, idx) -> [B, C]``: one head of a student, modality ``modality``'s input given
+    as ``x`` for split rows ``idx`` (a unimodal head sees only that modality; ``"mm"`` also reads
+    the other modalities of the same rows, held fixed)."""
+
+    def __init__(self, student: nn.Module, split: Split, modality: str, head: str, task: str,
+                 output: str) -> None:
+        super().__init__()
+        self.student, self.split, self.modality, self.head = student, split, modality, head
+        self.task, self.output = task, output
+
+    def forward(self, x: Tensor, idx: Tensor) -> Tensor:
+        b = self.split.batch(idx)
+        names = self.student.names
+        if self.head == MM:
+            inputs = {m: (x if m == self.modality else b.inputs[m]) for m in names}
+            present = b.present
+        else:
+            inputs = {m: (x if m == self.modality else b.inputs[m]) for m in names}
+            present = {m: (torch.ones_like(b.present[m]) if m == self.modality
+                           else torch.zeros_like(b.present[m])) for m in names}
+        out = self.student(inputs, present, b.lengths)
+        return _scalar(to_probs(out.logits[self.head], self.task), self.task, self.output)
+
+
+class EnsembleForward(nn.Module):
+    """``forward(x, idx) -> [B, C]``: a teacher ensemble's weighted mean of member
+    probabilities on ``x`` (gradients flow to the input; the members stay frozen)."""
+
+    def __init__(self, ensemble: TeacherEnsemble, split: Split, task: str, output: str,
+                 members: Sequence[int] | None = None) -> None:
+        super().__init__()
+        self.ensemble, self.split, self.task, self.output = ensemble, split, task, output
+        self.members = list(range(len(ensemble.members))) if members is None else list(members)
+
+    def forward(self, x: Tensor, idx: Tensor) -> Tensor:
+        m = self.ensemble.modality
+        lens = self.split.lengths[m][idx] if m in self.split.lengths else None
+        w = self.ensemble.weights[self.members]
+        probs = torch.stack([to_probs(self.ensemble.members[k](x, lens), self.task)
+                             for k in self.members])
+        mean = torch.einsum("m,mbc->bc", (w / w.sum()).to(probs.dtype), probs)
+        return _scalar(mean, self.task, self.output)
+
+
+def _default_head(model: nn.Module, modality: str) -> str:
+    heads = getattr(model, "head_names", [])
+    if modality in heads:
+        return modality
+    if MM in heads:
+        return MM
+    raise ValueError(f"{type(model).__name__} has no head for {modality!r}; heads: {heads}")
+
+
+def input_attributions(model: nn.Module, split: Split, modality: str, task: str, *,
+                       head: str | None = None, target="true", output: str = "prob",
+                       n_steps: int = 32, baseline: float = 0.0,
+                       rows: Sequence[int] | Tensor | None = None,
+                       max_samples: int | None = None, sample_seed: int = 0,
+                       batch_size: int = 64) -> InputAttribution:
+    """Integrated gradients of one output over ``modality``'s input (module docstring).
+
+    ``model`` is a multi-head student (``head``: its unimodal head ``modality`` by default, or
+    ``"mm"``) or a :class:`TeacherEnsemble` of ``modality``. Only rows that have ``modality``
+    (and, for ``"mm"``, every modality) are explained; ``rows``/``max_samples`` pick among
+    them. ``batch_size`` samples are integrated at a time (``batch_size * n_steps`` forward
+    rows).
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; use one of {OUTPUTS}")
+    if n_steps < 2:
+        raise ValueError(f"n_steps must be at least 2, got {n_steps}")
+    if modality not in split.inputs:
+        raise KeyError(f"split {split.name!r} has no modality {modality!r}; it has "
+                       f"{split.modalities}")
+    is_ens = isinstance(model, TeacherEnsemble)
+    if is_ens:
+        if model.modality != modality:
+            raise ValueError(f"this ensemble is over {model.modality!r}, not {modality!r}")
+        head = TEACHERS
+        spec = model.members[0].spec
+    else:
+        head = head or _default_head(model, modality)
+        if head not in model.head_names:
+            raise ValueError(f"unknown head {head!r}; the model's heads are {model.head_names}")
+        spec = model.specs[modality]
+    eligible = split.present[modality].clone()
+    if head == MM:
+        for m in split.modalities:
+            eligible &= split.present[m]
+    if rows is not None:
+        r = torch.as_tensor(rows, dtype=torch.long)
+        bad = r[~eligible[r]]
+        if bad.numel():
+            raise ValueError(f"rows {bad[:5].tolist()} lack {modality!r}"
+                             + (" or another modality (the mm head needs all)" if head == MM
+                                else "") + "; pick rows that have it")
+        rows = r
+    else:
+        rows = eligible.nonzero().flatten()
+    rows = _select_rows(split, rows, max_samples, sample_seed)
+    if rows.numel() == 0:
+        raise ValueError(f"no sample of split {split.name!r} has {modality!r} to explain")
+    model.eval()
+    tokens = spec.kind == "tokens"
+    fwds = ([EnsembleForward(model, split, task, output, [k]) for k in range(len(model.members))]
+            if is_ens and tokens else
+            [EnsembleForward(model, split, task, output)] if is_ens else
+            [HeadForward(model, split, modality, head, task, output)])
+    if tokens:
+        layers = ([mem.encoder.embed for mem in model.members] if is_ens
+                  else [model.encoders[modality].embed])
+        explainers = [LayerIntegratedGradients(f, layer) for f, layer in zip(fwds, layers)]
+        weights = (model.weights / model.weights.sum()).tolist() if is_ens else [1.0]
+    else:
+        explainers, weights = [IntegratedGradients(fwds[0])], [1.0]
+    attrs, deltas, targets, preds = [], [], [], []
+    for start in range(0, rows.numel(), batch_size):
+        idx = rows[start: start + batch_size]
+        x = split.inputs[modality][idx]
+        with torch.no_grad():
+            if is_ens:
+                full = EnsembleForward(model, split, task, "prob")(x, idx)
+            else:
+                full = HeadForward(model, split, modality, head, task, "prob")(x, idx)
+        t = resolve_targets(target if isinstance(target, str) else
+                            _slice(target, start, idx.numel()), full, split.y[idx], task)
+        a_sum, d_sum = None, None
+        for expl, w in zip(explainers, weights):
+            if tokens:
+                a, d = expl.attribute(x, baselines=torch.zeros_like(x), target=t,
+                                      additional_forward_args=(idx,), n_steps=n_steps,
+                                      return_convergence_delta=True)
+                a = a.sum(-1)  # per token: summed over the embedding dimensions
+            else:
+                xf = x.float()
+                a, d = expl.attribute(xf, baselines=torch.full_like(xf, baseline), target=t,
+                                      additional_forward_args=(idx,), n_steps=n_steps,
+                                      return_convergence_delta=True)
+            a_sum = a.detach() * w if a_sum is None else a_sum + a.detach() * w
+            d_sum = d.detach() * w if d_sum is None else d_sum + d.detach() * w
+        attrs.append(a_sum)
+        deltas.append(d_sum)
+        targets.append(t)
+        preds.append(full.argmax(1))
+    lengths = split.lengths[modality][rows] if modality in split.lengths else None
+    return InputAttribution(
+        modality=modality, kind=spec.kind, attributions=torch.cat(attrs).float(),
+        inputs=split.inputs[modality][rows], lengths=lengths, delta=torch.cat(deltas).float(),
+        rows=rows, ids=split.ids[rows], y=split.y[rows], target=torch.cat(targets),
+        pred=torch.cat(preds), head=head, output=output, n_steps=n_steps)
+
+
+def _slice(target, start: int, n: int):
+    t = torch.as_tensor(target, dtype=torch.long)
+    return t if t.dim() == 0 else t[start: start + n]
+
+
+__all__ = ["EnsembleForward", "HeadForward", "TEACHERS", "input_attributions"]
