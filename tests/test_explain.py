@@ -9,13 +9,20 @@ import torch
 
 from mindkit.data import load
 from mindkit.distill.methods import MethodContext, run_method
-from mindkit.explain import (agreement_records, attribution_records, attribution_table,
-                             class_prior, drop_agreement, input_attributions, map_agreement,
-                             modality_attributions, removal_outcomes)
+from mindkit.explain import (
+    agreement_records,
+    attribution_records,
+    attribution_table,
+    class_prior,
+    drop_agreement,
+    input_attributions,
+    map_agreement,
+    modality_attributions,
+    removal_outcomes,
+)
 from mindkit.models import UnimodalNet
 from mindkit.models.student import MultiHeadStudent, SingleHeadStudent
 from mindkit.models.teachers import TeacherLateFusion
-from mindkit.models.unimodal import TeacherEnsemble
 from mindkit.train import TrainConfig
 
 
@@ -23,6 +30,7 @@ from mindkit.train import TrainConfig
 def trained(request):
     """A MIND student trained for a few epochs on the toy set (real training, small data)."""
     from conftest import make_split
+
     from mindkit.data.base import ModalitySpec, MultimodalDataset
 
     specs = {"image": ModalitySpec("image", "image", (1, 8, 8)),

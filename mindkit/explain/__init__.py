@@ -11,10 +11,18 @@
 from mindkit.explain.gradients import input_attributions
 from mindkit.explain.modality import class_prior, modality_attributions
 from mindkit.explain.results import InputAttribution, ModalityAttribution
-from mindkit.explain.summary import (agreement_difference, agreement_records,
-                                     attribution_records, attribution_table, drop_agreement,
-                                     map_agreement, mean_ci, removal_outcomes)
+from mindkit.explain.summary import (
+                                     agreement_difference,
+                                     agreement_records,
+                                     attribution_records,
+                                     attribution_table,
+                                     drop_agreement,
+                                     map_agreement,
+                                     mean_ci,
+                                     removal_outcomes,
+)
 
-__all__ = ["InputAttribution", "ModalityAttribution", "agreement_difference", "agreement_records", "attribution_records",
-           "attribution_table", "class_prior", "drop_agreement", "input_attributions",
-           "map_agreement", "mean_ci", "modality_attributions", "removal_outcomes"]
+__all__ = ["InputAttribution", "ModalityAttribution", "agreement_difference",
+           "agreement_records", "attribution_records", "attribution_table", "class_prior",
+           "drop_agreement", "input_attributions", "map_agreement", "mean_ci",
+           "modality_attributions", "removal_outcomes"]

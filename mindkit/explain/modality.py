@@ -56,7 +56,8 @@ def class_prior(train: Split, task: str, num_outputs: int) -> Tensor:
     if len(train) == 0:
         raise ValueError("the training split is empty; the prior needs training targets")
     if task == "multiclass":
-        return torch.bincount(train.y.long(), minlength=num_outputs).double().div(len(train)).float()
+        counts = torch.bincount(train.y.long(), minlength=num_outputs).double()
+        return (counts / len(train)).float()
     return train.y.float().mean(0)
 
 

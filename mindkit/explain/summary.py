@@ -166,7 +166,8 @@ def map_agreement(a: InputAttribution, b: InputAttribution, absolute: bool = Fal
     return pd.DataFrame(out)
 
 
-def mean_ci(values: np.ndarray, n_boot: int = 1000, boot_seed: int = 0) -> tuple[float, float, float]:
+def mean_ci(values: np.ndarray, n_boot: int = 1000, boot_seed: int = 0
+            ) -> tuple[float, float, float]:
     """Mean and percentile bootstrap 95% CI of ``values`` (NaNs dropped)."""
     v = np.asarray(values, dtype=float)
     v = v[~np.isnan(v)]
@@ -232,5 +233,6 @@ def agreement_records(agreements: dict[tuple[str, str], pd.DataFrame],
     return out
 
 
-__all__ = ["agreement_difference", "agreement_records", "attribution_records", "attribution_table", "drop_agreement", "map_agreement",
-           "mean_ci", "removal_outcomes"]
+__all__ = ["agreement_difference", "agreement_records", "attribution_records",
+           "attribution_table", "drop_agreement", "map_agreement", "mean_ci",
+           "removal_outcomes"]
