@@ -75,7 +75,10 @@ def test_series_runs_quick(tmp_path, dataset):
     assert {"mind.parquet", "no_kd.parquet"} <= {p.name for p in (run / "predictions").iterdir()}
     if dataset == "avdigits":
         _missing_modalities_runs_quick(run, params)
+        _explain_runs_quick(run, params)
         _sweep_analysis_runs_quick(run, params)
+    if dataset == "synthetic_pheno":  # multilabel explanations
+        _explain_runs_quick(run, params)
 
 
 def _missing_modalities_runs_quick(run: Path, params: dict) -> None:
@@ -105,6 +108,33 @@ def _missing_modalities_runs_quick(run: Path, params: dict) -> None:
     for fig in ("04_missing_curves", "04_noise_curves", "04_reliability", "04_scarcity",
                 "04_size_latency"):
         assert (run / f"{fig}.png").exists(), fig
+
+
+def _explain_runs_quick(run: Path, params: dict) -> None:
+    """Notebook 05 in quick mode on the series' run: it explains notebook 02's students (not
+    retrained), its Shapley values are efficient, and it writes its figures and records."""
+    execute_notebook("05_explain", run, params)
+    records = json.loads((run / "metrics.json").read_text())
+    nb05 = [r for r in records if r["notebook"] == "05_explain"]
+    for r in nb05:
+        assert all(f in r for f in REQUIRED_FIELDS), r
+    assert {"mean_abs_attribution", "spearman_attribution_vs_drop",
+            "ig_rank_agreement"} <= {r["metric"] for r in nb05}
+    assert {"mind", "no_kd", "mind - no_kd"} <= {r["method"] for r in nb05}
+    assert not (run / "05" / "seed0" / "students" / "mind.pt").exists()
+    for fig in ("05_modality_attributions", "05_teacher_agreement", "05_kd_explorer",
+                "05_attribution_viewer"):
+        assert (run / f"{fig}.png").exists(), fig
+    assert list(run.glob("05_ig_*.png"))
+    import pandas as pd
+
+    vals = pd.read_csv(run / "05_modality_attributions.csv")
+    assert (vals.loc[~vals["present"], "value"] == 0).all()
+    # the executed notebook holds the widgets' first state as static pictures
+    executed = json.loads((run / "notebooks" / "05_explain.ipynb").read_text())
+    pngs = [o for c in executed["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2
 
 
 def _sweep_analysis_runs_quick(run: Path, params: dict) -> None:

@@ -52,7 +52,8 @@ class ModalityAttribution:
 
     def frame(self, **fields) -> pd.DataFrame:
         """One row per sample and modality: ``id, row, modality, value, abs_value, present,
-        target, pred, y`` (multiclass) and ``served``; ``fields`` are added as columns."""
+        target, pred, y`` (multiclass), ``served``, ``baseline``, ``output`` and ``algorithm``
+        (the Captum class); ``fields`` are added as columns."""
         n, m = self.values.shape
         y = self.y if self.y.dim() == 1 else torch.full((n,), -1)
         df = pd.DataFrame({
@@ -67,6 +68,7 @@ class ModalityAttribution:
             "served": [s for s in self.served for _ in range(m)],
         })
         df["abs_value"] = df["value"].abs()
+        df["baseline"], df["output"], df["algorithm"] = self.baseline, self.output, self.method
         for k, v in fields.items():
             df[k] = v
         return df

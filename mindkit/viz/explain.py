@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from mindkit.viz.robustness import _color
+from mindkit.viz.robustness import _color as _line_color
+
+
+def _color(method: str, i: int) -> str:
+    """The notebooks' colours, with the teachers in grey (a box's median must stay visible)."""
+    return "0.55" if method == "teachers" else _line_color(method, i)
 
 
 def plot_modality_attributions(frames, title: str = ""):

@@ -533,14 +533,16 @@ class AttributionViewer(_FigureWidget):
         Modality name -> kind (``image``, ``sequence``, ``timeseries``, ``tabular``,
         ``tokens``).
     sample:
-        The initial index into the selectable rows.
+        The initial index into the selectable rows; by default the first sample whose every
+        present modality has an IG map.
     """
 
     KINDS = ("image", "sequence", "timeseries", "tabular", "tokens")
 
     def __init__(self, split: "Split", modality: dict[str, "ModalityAttribution"],
                  inputs: dict[str, dict[str, "InputAttribution"]] | None,
-                 class_names: list[str], kinds: dict[str, str], sample: int = 0) -> None:
+                 class_names: list[str], kinds: dict[str, str], sample: int | None = None
+                 ) -> None:
         if not modality:
             raise ValueError("AttributionViewer needs at least one method's ModalityAttribution")
         self.split = split
@@ -559,6 +561,8 @@ class AttributionViewer(_FigureWidget):
         self._ig_index = {meth: {m: ia.by_row() for m, ia in per.items()}
                           for meth, per in self.inputs.items()}
         self.ig_methods = [meth for meth in self.inputs if self.inputs[meth]] or []
+        if sample is None:
+            sample = self._first_fully_mapped()
         self._check_sample(sample)
         self.state = {"sample": int(sample),
                       "method": self.ig_methods[0] if self.ig_methods else None}
@@ -566,6 +570,17 @@ class AttributionViewer(_FigureWidget):
         self.controls = self._build_controls()
         self.last: dict = {}
         self.update()
+
+    def _first_fully_mapped(self) -> int:
+        """The first selectable sample whose every present modality has an IG map (else 0)."""
+        if not self.ig_methods:
+            return 0
+        idx = self._ig_index[self.ig_methods[0]]
+        for k, r in enumerate(self.rows.tolist()):
+            have = [m for m in self.names if bool(self.split.present[m][r])]
+            if have and all(m in idx and r in idx[m] for m in have):
+                return k
+        return 0
 
     def _check(self, split: "Split") -> None:
         if len(self.modality[self.methods[0]]) == 0:
