@@ -232,3 +232,25 @@ def test_drop_agreement_and_tables(trained):
     assert allrow["n"] == len(test) and allrow["ci_low"] <= allrow["mean_abs"] <= allrow["ci_high"]
     recs = attribution_records(tab, dataset="toy", seed=0, model="student", split="test")
     assert {r["group"] for r in recs} >= {"has_image", "has_audio", "has_image&class=a"}
+
+
+def test_figures_draw_every_kind(trained):
+    import matplotlib.pyplot as plt
+
+    from mindkit.viz.explain import plot_ig_examples, plot_map_agreement, plot_modality_attributions
+
+    ds, st, ens = trained
+    test = ds["test"]
+    prior = class_prior(ds["train"], ds.task, 3)
+    a = modality_attributions(st, test, ds.task, prior=prior)
+    fig = plot_modality_attributions([a.frame(method="mind"), a.frame(method="teachers")])
+    assert len(fig.axes[0].patches) > 0
+    for m in ("image", "audio"):
+        ig = input_attributions(st, test, m, ds.task, n_steps=8, max_samples=4)
+        t = input_attributions(ens[m], test, m, ds.task, n_steps=8, rows=ig.rows,
+                               target=ig.target)
+        fig = plot_ig_examples({"mind": ig, "teachers": t}, ds.class_names, n=2)
+        assert len(fig.axes) >= 6
+        agree = map_agreement(ig, t).assign(method="mind", modality=m)
+        plot_map_agreement(agree)
+    plt.close("all")

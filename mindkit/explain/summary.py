@@ -134,7 +134,7 @@ def drop_agreement(outcomes: pd.DataFrame, n_boot: int = 200, boot_seed: int = 0
 
 def _valid_flat(a: InputAttribution, i: int) -> np.ndarray:
     x = a.attributions[i]
-    if a.lengths is not None and a.kind in ("sequence", "tokens"):
+    if a.lengths is not None and a.kind in ("sequence", "timeseries", "tokens"):
         x = x[: int(a.lengths[i])]
     return x.flatten().numpy()
 

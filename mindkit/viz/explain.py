@@ -39,16 +39,16 @@ def plot_modality_attributions(frames, title: str = ""):
 
 def _show_input(ax, x, kind: str, length=None, cmap="gray"):
     if kind == "image":
-        ax.imshow(x.float().mean(0), cmap=cmap)
+        ax.imshow(x.float().mean(0).numpy(), cmap=cmap)
         ax.set_xticks([])
         ax.set_yticks([])
-    elif kind in ("sequence",):
+    elif kind in ("sequence", "timeseries"):
         x = x[: int(length)] if length is not None else x
-        ax.imshow(x.float().T, aspect="auto", cmap="viridis", origin="lower")
+        ax.imshow(x.float().T.numpy(), aspect="auto", cmap="viridis", origin="lower")
         ax.set_xlabel("step")
         ax.set_ylabel("feature")
     elif kind == "tabular":
-        ax.bar(range(x.numel()), x.float().flatten())
+        ax.bar(range(x.numel()), x.float().flatten().numpy())
     else:  # tokens
         ids = x[: int(length)] if length is not None else x
         ax.text(0.02, 0.5, " ".join(str(int(t)) for t in ids[:40]), fontsize=7, wrap=True,
@@ -61,18 +61,18 @@ def _show_attr(ax, a, kind: str, length=None):
     if kind == "image":
         m = a.sum(0)
         lim = float(m.abs().max()) or 1.0
-        ax.imshow(m, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.imshow(m.numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
         ax.set_xticks([])
         ax.set_yticks([])
-    elif kind == "sequence":
+    elif kind in ("sequence", "timeseries"):
         a = a[: int(length)] if length is not None else a
         lim = float(a.abs().max()) or 1.0
-        ax.imshow(a.T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower")
+        ax.imshow(a.T.numpy(), aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, origin="lower")
         ax.set_xlabel("step")
         ax.set_ylabel("feature")
     else:
         a = a[: int(length)] if length is not None and kind == "tokens" else a
-        ax.bar(range(a.numel()), a.flatten(), color=["C3" if v > 0 else "C0"
+        ax.bar(range(a.numel()), a.flatten().numpy(), color=["C3" if v > 0 else "C0"
                                                     for v in a.flatten().tolist()])
         ax.set_xlabel("token" if kind == "tokens" else "feature")
 
