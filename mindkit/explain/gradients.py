@@ -26,7 +26,7 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients
 from torch import Tensor, nn
 
 from mindkit.data.base import Split
-from mindkit.explain.modality import OUTPUTS, _scalar, _select_rows, resolve_targets
+from mindkit.explain.modality import OUTPUTS, _scalar, _select_rows, _slice_target, resolve_targets
 from mindkit.explain.results import InputAttribution
 from mindkit.models.student import MM
 from mindkit.models.unimodal import TeacherEnsemble, to_probs
@@ -47,14 +47,9 @@ class HeadForward(nn.Module):
 
     def forward(self, x: Tensor, idx: Tensor) -> Tensor:
         b = self.split.batch(idx)
-        names = self.student.names
-        if self.head == MM:
-            inputs = {m: (x if m == self.modality else b.inputs[m]) for m in names}
-            present = b.present
-        else:
-            inputs = {m: (x if m == self.modality else b.inputs[m]) for m in names}
-            present = {m: (torch.ones_like(b.present[m]) if m == self.modality
-                           else torch.zeros_like(b.present[m])) for m in names}
+        inputs = dict(b.inputs, **{self.modality: x})
+        present = b.present if self.head == MM else {  # a unimodal head reads its modality only
+            m: torch.full_like(p, m == self.modality) for m, p in b.present.items()}
         out = self.student(inputs, present, b.lengths)
         return _scalar(to_probs(out.logits[self.head], self.task), self.task, self.output)
 
@@ -150,17 +145,15 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
         weights = (model.weights / model.weights.sum()).tolist() if is_ens else [1.0]
     else:
         explainers, weights = [IntegratedGradients(fwds[0])], [1.0]
+    probs_of = (EnsembleForward(model, split, task, "prob") if is_ens
+                else HeadForward(model, split, modality, head, task, "prob"))
     attrs, deltas, targets, preds = [], [], [], []
     for start in range(0, rows.numel(), batch_size):
         idx = rows[start: start + batch_size]
         x = split.inputs[modality][idx]
         with torch.no_grad():
-            if is_ens:
-                full = EnsembleForward(model, split, task, "prob")(x, idx)
-            else:
-                full = HeadForward(model, split, modality, head, task, "prob")(x, idx)
-        t = resolve_targets(target if isinstance(target, str) else
-                            _slice(target, start, idx.numel()), full, split.y[idx], task)
+            full = probs_of(x, idx)
+        t = resolve_targets(_slice_target(target, start, idx.numel()), full, split.y[idx], task)
         a_sum, d_sum = None, None
         for expl, w in zip(explainers, weights):
             if tokens:
@@ -185,11 +178,6 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
         inputs=split.inputs[modality][rows], lengths=lengths, delta=torch.cat(deltas).float(),
         rows=rows, ids=split.ids[rows], y=split.y[rows], target=torch.cat(targets),
         pred=torch.cat(preds), head=head, output=output, n_steps=n_steps)
-
-
-def _slice(target, start: int, n: int):
-    t = torch.as_tensor(target, dtype=torch.long)
-    return t if t.dim() == 0 else t[start: start + n]
 
 
 __all__ = ["EnsembleForward", "HeadForward", "TEACHERS", "input_attributions"]

@@ -213,8 +213,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
             out = model(b.inputs, b.present, b.lengths)
             probs, srv = model.route(out, task)
         probs = probs.float()
-        t = resolve_targets(target, probs, b.y, task) if isinstance(target, str) else \
-            resolve_targets(_slice_target(target, start, idx.numel()), probs, b.y, task)
+        t = resolve_targets(_slice_target(target, start, idx.numel()), probs, b.y, task)
         if baseline == "absent":
             x = pres[start: start + idx.numel()].float()
             with torch.no_grad():
@@ -254,6 +253,9 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
 
 
 def _slice_target(target, start: int, n: int):
+    """This batch's part of a per-sample ``target`` (a name or one index passes unchanged)."""
+    if isinstance(target, str):
+        return target
     t = torch.as_tensor(target, dtype=torch.long)
     return t if t.dim() == 0 else t[start: start + n]
 
