@@ -200,6 +200,9 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
     else:
         algo = FeatureAblation
     extra = {"n_samples": n_samples} if algo is ShapleyValueSampling else {}
+    if baseline == "zero" and any(not split.inputs[m].is_floating_point() for m in names):
+        raise ValueError("baseline='zero' replaces inputs by zeros, which is not defined for "
+                         "token ids; use baseline='absent'")
     if baseline == "absent":
         fwd = PresenceForward(model, split, task, prior.float(), output)
     else:
@@ -223,11 +226,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
                 none = fwd(torch.zeros_like(x), idx)
             attr = attr * x  # exact zeros where absent (already zero up to rounding)
         else:
-            xs = tuple(b.inputs[m].float() if b.inputs[m].is_floating_point() else b.inputs[m]
-                       for m in names)
-            if any(not x.is_floating_point() for x in xs):
-                raise ValueError("baseline='zero' replaces inputs by zeros, which is not "
-                                 "defined for token ids; use baseline='absent'")
+            xs = tuple(b.inputs[m].float() for m in names)
             mask = tuple(torch.full((1, *x.shape[1:]), j, dtype=torch.long)
                          for j, x in enumerate(xs))
             with torch.no_grad():
