@@ -31,37 +31,48 @@ MIXED = {"a": torch.tensor([True, True, False, True]),
          "c": torch.tensor([True, True, True, False])}
 
 
+def _call(f, feats, present):
+    """Token fusions (the pooled bottleneck) take ``(tokens [B, L, D], mask)``: each feature
+    vector becomes one token."""
+    if getattr(f, "takes_tokens", False):
+        feats = {m: (v.unsqueeze(1), torch.ones(v.shape[0], 1, dtype=torch.bool))
+                 for m, v in feats.items()}
+    return f(feats, present)
+
+
 def _all(b):
     return {m: torch.ones(b, dtype=torch.bool) for m in DIMS}
 
 
 def test_registry_has_every_fusion():
-    assert {"early", "joint", "late", "attention"} <= set(FUSIONS.names())
+    assert {"early", "joint", "late", "attention", "bottleneck"} <= set(FUSIONS.names())
 
 
 @pytest.mark.parametrize("name", FUSIONS.names())
 def test_shapes_complete_mixed_and_single_row(name):
     f = _make(name)
-    assert f(_feats(4), _all(4)).shape == (4, f.out_dim)
-    assert f(_feats(4), MIXED).shape == (4, f.out_dim)
+    assert _call(f, _feats(4), _all(4)).shape == (4, f.out_dim)
+    assert _call(f, _feats(4), MIXED).shape == (4, f.out_dim)
     one = {m: v[:1] for m, v in _feats(4).items()}
-    assert f(one, _all(1)).shape == (1, f.out_dim)
-    assert f(one, {m: v[2:3] for m, v in MIXED.items()}).shape == (1, f.out_dim)
+    assert _call(f, one, _all(1)).shape == (1, f.out_dim)
+    assert _call(f, one, {m: v[2:3] for m, v in MIXED.items()}).shape == (1, f.out_dim)
     f.train()
-    assert f(_feats(1), _all(1)).shape == (1, f.out_dim)
+    assert _call(f, _feats(1), _all(1)).shape == (1, f.out_dim)
 
 
 @pytest.mark.parametrize("name", FUSIONS.names())
 def test_absent_features_change_nothing_and_get_no_gradient(name):
     f = _make(name)
     feats = _feats(4)
-    out1 = f(feats, MIXED)
+    out1 = _call(f, feats, MIXED)
     garbage = {m: torch.where(MIXED[m].unsqueeze(-1), v, torch.full_like(v, 1e6))
                for m, v in feats.items()}
     garbage["b"][~MIXED["b"]] = float("nan")
-    assert torch.allclose(out1, f(garbage, MIXED))
+    assert torch.allclose(out1, _call(f, garbage, MIXED))
     leaf = {m: v.detach().clone().requires_grad_(True) for m, v in garbage.items()}
-    f(leaf, MIXED).sum().backward()
+    out = _call(f, leaf, MIXED)
+    # a fixed random readout: the plain sum of a LayerNorm'ed output is constant
+    (out * torch.randn(out.shape[-1], generator=torch.Generator().manual_seed(2))).sum().backward()
     for m, v in leaf.items():
         assert torch.count_nonzero(v.grad[~MIXED[m]]) == 0, m
         assert torch.count_nonzero(v.grad[MIXED[m]]) > 0, m
@@ -173,7 +184,8 @@ def test_freeze_encoders_rejects_a_different_preset(toy_dataset):
 
 
 @pytest.mark.parametrize("fusion,kw", [("attention", {"heads": 2, "n_tokens": 3}),
-                                       ("early", {}), ("joint", {})])
+                                       ("early", {}), ("joint", {}),
+                                       ("bottleneck", {"n_bottleneck": 2, "depth": 1})])
 def test_multihead_student_runs_with_fusion(toy_dataset, fusion, kw):
     student = MultiHeadStudent(toy_dataset.modalities, C, "xs", fusion=fusion,
                                fusion_hidden=16, fusion_kwargs=kw)

@@ -51,6 +51,25 @@ class MethodContext:
     ensemble_weighting: str = "uniform"  # members: "uniform" or "val_score"
     head_weights: str = "uniform"  # MIND's head weights: a modality_informed_weights mode
     sharpness: float = 0.1  # of the softmax head-weight modes
+    # gradient modulation (mindkit.distill.gradmod), for the *_gm methods
+    gm_alpha: float = 0.5  # alpha in 1 - tanh(alpha * rho)
+    gm_start: int = 0  # first epoch modulated
+    gm_end: int = 4  # last epoch modulated (inclusive)
+    gm_noise: bool = True  # OGM-GE's generalisation noise
+    gm_params: str = "all"  # "all" modality parameters or "conv" (4-D only, OGM-GE's code)
+    # pooled-bottleneck fusion (mindkit.fusion.bottleneck), for the pb_* methods
+    bn_tokens: int = 10  # bottleneck tokens (the authors' 10)
+    bn_depth: int = 2  # layers per modality stream (the authors' 2)
+    bn_heads: int = 2  # attention heads (the authors' 2)
+    bn_width: int = 64  # fusion width (the authors' 512 with BERT/DenseNet encoders)
+    bn_pool_len: int = 16  # at most this many tokens per modality
+    bn_pooling: str = "weighted"  # "weighted" (learned) or "mean"
+    bn_absent: str = "exclude"  # "exclude" (ours) or "include" (the authors' code)
+    # KD for missing modalities (mindkit.distill.selfkd), for the *_kd pb/concat methods
+    self_kd_T: float = 1.0  # T = 1 reproduces the authors' soft-label cross-entropy
+    drop_probs: tuple = (0.5, 0.5)  # chance of dropping 1, 2, ... modalities
+    feature_kd: float = 0.0  # weight of the bottleneck-token feature KD
+    kd_start: int = 0  # first epoch with the KD term
 
     def ensembles(self, sizes: list[str] | None = None) -> dict[str, TeacherEnsemble]:
         if self.ensemble_weighting not in ("uniform", "val_score"):
@@ -94,7 +113,9 @@ class MethodContext:
 
 
 GRID_KEYS = {"alpha": float, "T": float, "student_size": str, "sharpness": float,
-             "head_weights": str}
+             "head_weights": str, "gm_alpha": float, "gm_end": int, "self_kd_T": float,
+             "feature_kd": float, "kd_start": int, "bn_pooling": str, "bn_absent": str,
+             "bn_tokens": int}
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -268,6 +289,64 @@ register("no_kd_early", "The no-KD student with early fusion (frozen pre-trained
 def _feature_kd(ctx):
     best = {m: e.members[0] for m, e in ctx.best_teachers().items()}
     return HintDistiller(ctx.student(), ctx.dataset.task, best)
+
+
+def _gradmod(ctx, mode: str = "ogm"):
+    from mindkit.distill.gradmod import GradModConfig
+
+    return GradModConfig(mode=mode, alpha=ctx.gm_alpha, start=ctx.gm_start, end=ctx.gm_end,
+                         noise=ctx.gm_noise, params=ctx.gm_params)
+
+
+@register("mind_gm", "MIND with OGM-GE gradient modulation (scores from its unimodal heads).")
+def _mind_gm(ctx):
+    return ctx.mind(EnsembleTargets(ctx.ensembles())).use_gradmod(_gradmod(ctx), ctx.config.seed)
+
+
+@register("no_kd_gm", "The no-KD multi-head student with OGM-GE gradient modulation.")
+def _no_kd_gm(ctx):
+    return ctx.mind(None).use_gradmod(_gradmod(ctx), ctx.config.seed)
+
+
+def _self_kd_student(ctx, bottleneck: bool) -> SingleHeadStudent:
+    ds = ctx.dataset
+    torch.manual_seed(ctx.config.seed)
+    if not bottleneck:  # "without PB": concatenation, absent modality zero-filled with flags
+        return SingleHeadStudent(ds.modalities, ds.num_outputs, ctx.student_size,
+                                 fusion="joint", fusion_hidden=ctx.bn_width, missing="zero")
+    kw = dict(n_bottleneck=ctx.bn_tokens, depth=ctx.bn_depth, heads=ctx.bn_heads,
+              pool_len=ctx.bn_pool_len, pooling=ctx.bn_pooling, absent=ctx.bn_absent)
+    return SingleHeadStudent(ds.modalities, ds.num_outputs, ctx.student_size,
+                             fusion="bottleneck", fusion_hidden=ctx.bn_width, fusion_kwargs=kw)
+
+
+def _self_kd(bottleneck: bool, kd: bool, gm: str | None):
+    def fn(ctx):
+        from mindkit.distill.selfkd import ModalityDropoutKD
+
+        n_mod = len(ctx.dataset.modality_names)
+        method = ModalityDropoutKD(
+            _self_kd_student(ctx, bottleneck), ctx.dataset.task, kd=kd, T=ctx.self_kd_T,
+            drop_probs=tuple(ctx.drop_probs)[: max(1, n_mod - 1)],
+            feature_kd=ctx.feature_kd if bottleneck else 0.0, kd_start=ctx.kd_start)
+        return method.use_gradmod(_gradmod(ctx, gm), ctx.config.seed) if gm else method
+    return fn
+
+
+for _name, _pb, _kd, _gm, _doc in [
+    ("pb_kd_gm", True, True, "ogm", "Pooled-bottleneck fusion + KD for missing modalities + "
+     "OGM-GE gradient modulation (score ratios, each modality against the mean of the others)."),
+    ("pb_kd_gm_weights", True, True, "pb", "Pooled bottleneck + KD + gradient modulation with "
+     "the authors' coefficients 1 - w_m / sum(w) from the pooling weights."),
+    ("pb_kd", True, True, None, "Pooled bottleneck + KD for missing modalities, no modulation "
+     "(the 'without GM' ablation)."),
+    ("pb_gm", True, False, "ogm", "Pooled bottleneck + gradient modulation, no KD (the "
+     "'without KD' ablation)."),
+    ("pb", True, False, None, "Pooled bottleneck alone (no KD, no modulation)."),
+    ("concat_kd_gm", False, True, "ogm", "Concatenation fusion (absent modality zero-filled, "
+     "presence flags) + KD + gradient modulation (the 'without PB' ablation)."),
+]:
+    register(_name, _doc)(_self_kd(_pb, _kd, _gm))
 
 
 __all__ = ["GRID_KEYS", "METHODS", "MethodContext", "build_method", "parse_method", "register",

@@ -191,7 +191,7 @@ class MindDistiller(Method):
                                            for h, v in sorted(self.loss.head_weights.items()))
         if self.train_on != "all":
             out["train_on"] = self.train_on
-        return out
+        return {**out, **self.gradmod_settings()}
 
     def prepare(self, train: Split) -> Split:
         if self.train_on != "all":
@@ -208,5 +208,6 @@ class MindDistiller(Method):
 
     def forward_train(self, batch: Batch) -> dict[str, Tensor]:
         out = self.student.forward_batch(batch)
+        self.last_output = out
         tg = None if self.targets is None else {h: t[batch.idx] for h, t in self.targets.items()}
         return self.loss(out, batch.y, tg)

@@ -52,8 +52,18 @@ class ResNetCNN(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.out_dim = cin
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def tokens(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The last feature map as tokens ``[B, H'*W', out_dim]`` (row-major positions) and an
+        all-True mask: the input of token fusions (pooled bottlenecks)."""
         if x.dim() != 4:
             raise ValueError(f"ResNetCNN expects images [B, C, H, W], got shape {tuple(x.shape)}")
         h = self.stages(self.stem(x))
-        return self.drop(h.mean(dim=(2, 3)))
+        h = h.flatten(2).transpose(1, 2)
+        return h, torch.ones(h.shape[:2], dtype=torch.bool, device=h.device)
+
+    def pool(self, h: Tensor, mask: Tensor) -> Tensor:
+        """Features from :meth:`tokens`: global average pooling, then dropout."""
+        return self.drop(h.mean(dim=1))
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.pool(*self.tokens(x, lengths))

@@ -2,7 +2,8 @@
 
 Both take padded input ``[B, T, F]`` with optional true ``lengths [B]`` and return the mean of
 the per-step outputs over the valid steps (masked mean pooling), so padding never leaks into
-the features.
+the features. ``tokens(x, lengths)`` gives the per-step outputs and the valid-step mask before
+pooling (for token fusions); ``forward`` is ``pool(*tokens(x, lengths))``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class RNNEncoder(nn.Module):
         self.out_dim = hidden * (2 if bidirectional else 1)
         self.bidirectional = bidirectional
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def tokens(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Per-step outputs ``[B, T, out_dim]`` and the valid-step mask ``bool[B, T]``."""
         mask = valid_mask(x, lengths)
         if self.bidirectional and lengths is not None:
             # a reverse pass over padding would start from padded steps: pack instead
@@ -52,7 +54,13 @@ class RNNEncoder(nn.Module):
         else:
             # forward-only: outputs at valid steps never see the padding that follows them
             h, _ = self.rnn(x)
+        return h, mask
+
+    def pool(self, h: Tensor, mask: Tensor) -> Tensor:
         return masked_mean(h, mask)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.pool(*self.tokens(x, lengths))
 
 
 class TokenEncoder(nn.Module):
@@ -64,13 +72,20 @@ class TokenEncoder(nn.Module):
         self.body = body
         self.out_dim = body.out_dim
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def tokens(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The body's per-step outputs over the embedded ids, and its valid-step mask."""
         if x.dim() != 2 or x.dtype not in (torch.long, torch.int32, torch.int64):
             raise ValueError(f"TokenEncoder expects long token ids [B, T], got {x.dtype} "
                              f"{tuple(x.shape)}")
         if lengths is None:
             lengths = (x != 0).sum(1).clamp_min(1)
-        return self.body(self.embed(x.long()), lengths)
+        return self.body.tokens(self.embed(x.long()), lengths)
+
+    def pool(self, h: Tensor, mask: Tensor) -> Tensor:
+        return self.body.pool(h, mask)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.pool(*self.tokens(x, lengths))
 
 
 class TransformerEncoder(nn.Module):
@@ -89,10 +104,17 @@ class TransformerEncoder(nn.Module):
         self.out_dim = d_model
         self.max_len = max_len
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def tokens(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The normalised per-step outputs ``[B, T, d_model]`` and the valid-step mask."""
         if x.shape[1] > self.max_len:
             raise ValueError(f"sequence of {x.shape[1]} steps exceeds max_len={self.max_len}")
         mask = valid_mask(x, lengths)
         h = self.proj(x) + self.pos[:, : x.shape[1]]
         h = self.body(h, src_key_padding_mask=~mask)
-        return masked_mean(self.norm(h), mask)
+        return self.norm(h), mask
+
+    def pool(self, h: Tensor, mask: Tensor) -> Tensor:
+        return masked_mean(h, mask)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.pool(*self.tokens(x, lengths))

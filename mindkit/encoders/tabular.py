@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -16,7 +17,16 @@ class TabularMLP(nn.Module):
         self.body = nn.Sequential(*mods)
         self.out_dim = d
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def tokens(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The feature vector as one token ``[B, 1, out_dim]`` (our choice; the pooled-
+        bottleneck authors use TabNet's decision steps as a few tabular tokens)."""
         if x.dim() != 2:
             raise ValueError(f"TabularMLP expects [B, F] features, got shape {tuple(x.shape)}")
-        return self.body(x)
+        h = self.body(x).unsqueeze(1)
+        return h, torch.ones(h.shape[:2], dtype=torch.bool, device=h.device)
+
+    def pool(self, h: Tensor, mask: Tensor) -> Tensor:
+        return h[:, 0]
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.pool(*self.tokens(x, lengths))

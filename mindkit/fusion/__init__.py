@@ -84,6 +84,7 @@ def build_fusion(name: str, dims: dict[str, int], **kwargs) -> nn.Module:
     return FUSIONS.get(name)(dims, **kwargs)
 
 
+from mindkit.fusion.bottleneck import BottleneckFusion  # noqa: E402  (registers bottleneck)
 from mindkit.fusion.modules import (  # noqa: E402  (registers early, late, attention)
     AttentionFusion,
     EarlyConcat,
@@ -95,6 +96,7 @@ from mindkit.fusion.modules import (  # noqa: E402  (registers early, late, atte
 __all__ = [
     "FUSIONS",
     "AttentionFusion",
+    "BottleneckFusion",
     "EarlyConcat",
     "FrozenEncoder",
     "JointConcat",

@@ -70,6 +70,12 @@ class FrozenEncoder(nn.Module):
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         return self.inner(x, lengths)
 
+    def tokens(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return self.inner.tokens(x, lengths)
+
+    def pool(self, h: Tensor, mask: Tensor) -> Tensor:
+        return self.inner.pool(h, mask)
+
 
 def _strip_inner(module, state_dict, prefix, local_metadata):
     head = prefix + "inner."

@@ -57,6 +57,19 @@ def _check_inputs(model: nn.Module, inputs: dict[str, Tensor], present: dict[str
         model.specs[m].check_input(inputs[m], type(model).__name__)
 
 
+def modality_parameters(model: nn.Module, m: str) -> list[nn.Parameter]:
+    """Modality ``m``'s own parameters in a student: its encoder and, for a fusion with
+    per-modality parts (the pooled bottleneck's streams), those parts. Gradient modulation
+    scales these."""
+    if m not in model.encoders:
+        raise KeyError(f"no modality {m!r}; the model has {sorted(model.encoders.keys())}")
+    params = list(model.encoders[m].parameters())
+    fusion = getattr(model, "fusion", None)
+    if hasattr(fusion, "modality_parameters"):
+        params += fusion.modality_parameters(m)
+    return [p for p in params if p.requires_grad]
+
+
 class MultiHeadStudent(nn.Module):
     ROUTES = ("mm_else_mean", "mean_present")
 
@@ -84,6 +97,7 @@ class MultiHeadStudent(nn.Module):
             dims = {m: self.encoders[m].out_dim for m in self.names}
             self.fusion, self.mm_head = _fusion_and_head(fusion, dims, num_outputs, fusion_hidden,
                                                          dropout, dict(fusion_kwargs or {}))
+        self._token_fusion = multimodal_head and getattr(self.fusion, "takes_tokens", False)
         self.config = {
             "type": "MultiHeadStudent", "specs": {m: spec_to_dict(s) for m, s in specs.items()},
             "num_outputs": num_outputs, "size": size, "archs": archs, "fusion": fusion,
@@ -103,14 +117,19 @@ class MultiHeadStudent(nn.Module):
         # a float reference for new tensors (the first input may hold token ids)
         dtype = self.heads[self.names[0]].weight.dtype
         ref = next(iter(inputs.values())).new_zeros((), dtype=dtype)
-        logits, masks, feats = {}, {}, {}
+        logits, masks, feats, toks = {}, {}, {}, {}
         for m in self.names:
             p = present[m].to(torch.bool)
             idx = p.nonzero().flatten()
             x = inputs[m].index_select(0, idx)
             lens = lengths[m].index_select(0, idx) if m in lengths else None
-            f = self.encoders[m](x, lens) if idx.numel() else ref.new_zeros(
-                0, self.encoders[m].out_dim)
+            if not idx.numel():
+                f = ref.new_zeros(0, self.encoders[m].out_dim)
+            elif self._token_fusion:
+                toks[m] = self.encoders[m].tokens(x, lens)
+                f = self.encoders[m].pool(*toks[m])
+            else:
+                f = self.encoders[m](x, lens)
             feats[m] = (idx, f)
             out = ref.new_zeros(b, self.num_outputs)
             logits[m] = out.index_copy(0, idx, self.heads[m](self.drop(f)))
@@ -124,7 +143,8 @@ class MultiHeadStudent(nn.Module):
                 for m in self.names:
                     # position of each complete row inside modality m's encoded subset
                     pos = torch.cumsum(present[m].long(), 0) - 1
-                    sub[m] = feats[m][1].index_select(0, pos[rows])
+                    sub[m] = (tuple(t.index_select(0, pos[rows]) for t in toks[m])
+                              if self._token_fusion else feats[m][1].index_select(0, pos[rows]))
                 ones = {m: torch.ones(rows.numel(), dtype=torch.bool, device=rows.device)
                         for m in self.names}
                 out = out.index_copy(0, rows, self.mm_head(self.fusion(sub, ones)))
@@ -174,7 +194,8 @@ class SingleHeadStudent(nn.Module):
 
     def __init__(self, specs: dict[str, ModalitySpec], num_outputs: int, size: str = "xs",
                  archs: dict[str, str] | None = None, fusion: str = "joint",
-                 fusion_hidden: int = 64, dropout: float = 0.1, missing: str = "zero") -> None:
+                 fusion_hidden: int = 64, dropout: float = 0.1, missing: str = "zero",
+                 fusion_kwargs: dict | None = None) -> None:
         super().__init__()
         archs = dict(archs or {})
         self.names = sorted(specs)
@@ -186,13 +207,17 @@ class SingleHeadStudent(nn.Module):
         dims = {m: self.encoders[m].out_dim for m in self.names}
         kw = {} if "mask" in getattr(FUSIONS.get(fusion), "missing_modes", ()) else {
             "missing": missing}
+        kw.update(fusion_kwargs or {})
         self.fusion, self.mm_head = _fusion_and_head(fusion, dims, num_outputs, fusion_hidden,
                                                      dropout, kw)
+        self._token_fusion = getattr(self.fusion, "takes_tokens", False)
         self.config = {
             "type": "SingleHeadStudent", "specs": {m: spec_to_dict(s) for m, s in specs.items()},
             "num_outputs": num_outputs, "size": size, "archs": archs, "fusion": fusion,
             "fusion_hidden": fusion_hidden, "dropout": dropout, "missing": missing,
         }
+        if fusion_kwargs:
+            self.config["fusion_kwargs"] = dict(fusion_kwargs)
 
     @property
     def head_names(self) -> list[str]:
@@ -203,19 +228,29 @@ class SingleHeadStudent(nn.Module):
         lengths = lengths or {}
         _check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
-        feats, pres = {}, {}
+        feats, pres, toks = {}, {}, {}
         for m in self.names:
             p = present[m].to(torch.bool)
             idx = p.nonzero().flatten()
             full = inputs[m].new_zeros(b, self.encoders[m].out_dim, dtype=torch.float32)
-            if idx.numel():
-                lens = lengths[m].index_select(0, idx) if m in lengths else None
-                full = full.index_copy(0, idx, self.encoders[m](inputs[m].index_select(0, idx),
-                                                                lens))
+            lens = lengths[m].index_select(0, idx) if m in lengths and idx.numel() else None
+            x = inputs[m].index_select(0, idx)
+            if self._token_fusion:
+                # absent rows: zero tokens, all masked out (the fusion never reads them); a
+                # modality no row has gives no tokens at all
+                if idx.numel():
+                    h, mk = self.encoders[m].tokens(x, lens)
+                    th = full.new_zeros(b, *h.shape[1:]).index_copy(0, idx, h)
+                    tm = torch.zeros(b, mk.shape[1], dtype=torch.bool,
+                                     device=mk.device).index_copy(0, idx, mk)
+                    toks[m] = (th, tm)
+                    full = full.index_copy(0, idx, self.encoders[m].pool(h, mk))
+            elif idx.numel():
+                full = full.index_copy(0, idx, self.encoders[m](x, lens))
             feats[m], pres[m] = full, p
         any_present = torch.stack(list(pres.values())).any(0)
-        return StudentOutput({MM: self.mm_head(self.fusion(feats, pres))}, {MM: any_present},
-                             feats)
+        fused = self.fusion(toks if self._token_fusion else feats, pres)
+        return StudentOutput({MM: self.mm_head(fused)}, {MM: any_present}, feats)
 
     def forward_batch(self, batch: Batch) -> StudentOutput:
         return self(batch.inputs, batch.present, batch.lengths)

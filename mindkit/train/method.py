@@ -10,7 +10,8 @@ A :class:`Method` owns the model it deploys (``student``), any frozen teachers, 
 ``forward_train(b)``       per batch: a dict of named loss terms with a ``"total"``; a term a batch
                            cannot compute (a head with no rows) is left out, not set to 0
 ``after_backward(b, t)``   after ``backward()``, before clipping and ``optimizer.step()``
-                           (gradient modulation); may return numbers to log
+                           (gradient modulation: the base class applies ``use_gradmod``'s);
+                           may return numbers to log
 ``extra_optimizers()``     optimizers the method steps itself on its own parameters (meta-learned
                            weights); those parameters are left out of the main optimizer
 ``held_out_step(b)``       every ``held_out_every`` steps, on a batch of ``held_out_split`` (the
@@ -42,6 +43,19 @@ class Method(nn.Module):
         self.student = student
         self.task = task
         self.held_out_split: Split | None = None
+        self.gradmod = None  # a GradModulator, set by use_gradmod
+        self.last_output = None  # the student's output of the last training forward pass
+
+    def use_gradmod(self, config, seed: int = 0) -> "Method":
+        """Modulate this method's gradients (OGM-GE or the pooled-bottleneck variant,
+        :mod:`mindkit.distill.gradmod`) after each ``backward()``; returns the method."""
+        from mindkit.distill.gradmod import GradModulator
+
+        self.gradmod = GradModulator(config, self.student, self.task, seed)
+        return self
+
+    def gradmod_settings(self) -> dict:
+        return self.gradmod.settings() if self.gradmod is not None else {}
 
     # -- the deployed model ------------------------------------------------------------------
     def deployed_parameters(self) -> int:
@@ -78,6 +92,8 @@ class Method(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement forward_train(batch)")
 
     def after_backward(self, batch: Batch, terms: dict[str, Tensor]) -> dict[str, float] | None:
+        if self.gradmod is not None:
+            return self.gradmod.after_backward(self.student, batch, self.last_output)
         return None
 
     def extra_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -88,6 +104,8 @@ class Method(nn.Module):
                                   "held_out_step(batch)")
 
     def on_epoch_end(self, epoch: int) -> dict[str, float]:
+        if self.gradmod is not None:
+            self.gradmod.next_epoch()
         return {}
 
     # -- for the trainer ---------------------------------------------------------------------
