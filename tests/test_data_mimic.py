@@ -3,6 +3,7 @@ labels, splits, leakage guard, errors, cache."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -20,6 +21,7 @@ import torch
 import mindkit.data.mimic as mm
 from mindkit.data.mimic_fake import (
     add_fake_image,
+    add_fake_note,
     make_fake_mimic_tree,
     remove_fake_images,
     write_fake_timeseries,
@@ -551,3 +553,320 @@ def test_no_warning_on_clean_tree(tmp_path):
         ds = load("mimic_ihm", **tr.options, use_cache=False, progress=False)
     assert set(ds.card["dropped"].values()) == {0}
     shutil.rmtree(tr.root)
+
+
+# --------------------------------------------------------------------------------------------
+# the optional modalities: tab (stay table + first values) and notes (HPI of discharge notes)
+
+ALL4 = ("ts", "cxr", "tab", "notes")
+
+
+def _expected_hpi(tree, stay) -> str | None:
+    """The HPI the reader should use for ``stay``: its admission's first note (note_seq
+    order) that has an HPI section."""
+    notes = sorted((n for n in tree.notes if n["hadm_id"] == stay["hadm_id"]
+                    and n["subject_id"] == stay["subject_id"]), key=lambda n: n["note_seq"])
+    return next((n["hpi"] for n in notes if n["hpi"] is not None), None)
+
+
+@pytest.fixture(scope="module")
+def ihm4(tree, cache):
+    return _load("mimic_ihm", tree, cache, modalities=ALL4, notes_root=str(tree.notes_root))
+
+
+def test_tab_and_notes_specs_presence_and_values(tree, ihm, ihm4):
+    tab, notes = ihm4.modalities["tab"], ihm4.modalities["notes"]
+    names = ihm4.card["features"]["tab"]
+    assert tab.kind == "tabular" and tab.shape == (len(names),) and "FAKE" in tab.description
+    assert names[:2] == ["age", "age: missing"] and "gender->F" in names
+    assert "ethnicity->(missing or unseen)" in names
+    assert names[-2:] == ["first pH", "first pH: missing"]
+    assert len(names) == 2 + 3 + len(ihm4.card["preprocessing"]["tab"]["categories"][
+        "ethnicity"]) + 1 + 2 * 12
+    assert notes.kind == "tokens" and notes.shape == (300,) and notes.variable_length
+    assert notes.vocab_size == len(ihm4.card["vocab"]) and ihm4.card["vocab"][:2] == [
+        "<pad>", "<unk>"]
+    assert sorted(ihm4.modalities) == ["cxr", "notes", "tab", "ts"]
+    assert "leaks future information" in " ".join(ihm4.card["caveats"])
+    prep = ihm4.card["preprocessing"]["tab"]
+    age = prep["numeric"]["age"]
+    vocab = {w: i for i, w in enumerate(ihm4.card["vocab"])}
+    n_notes = 0
+    for s in SPLITS:
+        sp, ref = ihm4[s], ihm[s]
+        # ts and cxr exactly as without the new modalities
+        assert torch.equal(sp.ids, ref.ids)
+        for m in ("ts", "cxr"):
+            assert torch.equal(sp.inputs[m], ref.inputs[m])
+            assert torch.equal(sp.present[m], ref.present[m])
+        assert sp.present["tab"].all()  # every fake stay has a stay-table row
+        assert ihm4.items[s]["tab"] == [int(i) for i in sp.ids]
+        for i, sid in enumerate(sp.ids.tolist()):
+            st = tree.stay(sid)
+            x = sp.inputs["tab"][i]
+            assert float(x[0]) * age["std"] + age["mean"] == pytest.approx(st["age"], abs=1e-3)
+            assert x[names.index(f"gender->{st['gender']}")] == 1
+            eth = f"ethnicity->{st['ethnicity']}"
+            assert x[names.index(eth if eth in names else "ethnicity->(missing or unseen)")] == 1
+            hpi = _expected_hpi(tree, st)
+            assert bool(sp.present["notes"][i]) == (hpi is not None)
+            n = int(sp.lengths["notes"][i])
+            if hpi is None:
+                assert n == 0 and (sp.inputs["notes"][i] == 0).all()
+                continue
+            n_notes += 1
+            toks = mm.tokenize(hpi)[:300]
+            assert n == len(toks)
+            assert sp.inputs["notes"][i, :n].tolist() == [vocab.get(t, 1) for t in toks]
+            assert (sp.inputs["notes"][i, n:] == 0).all()
+            assert sid in ihm4.items[s]["notes"]
+            assert ihm4.card["notes"]["note_ids"][sid].startswith(f"{st['subject_id']}-DS-")
+    counts = ihm4.card["notes"]["counts"]
+    assert counts["stays_with_notes"] == n_notes > 0
+    assert counts["stays_without_discharge_note"] > 0 and counts["stays_with_hpi"] == n_notes
+    assert sum(len(ihm4[s]) for s in SPLITS) == (
+        counts["stays_with_discharge_note"] + counts["stays_without_discharge_note"])
+    # the hand-made val stay: first heart rate is bin 0's last value (90), glucose 150,
+    # diastolic pressure never measured (train median, flagged)
+    s, i = _row(ihm4, tree.hand["stay_id"])
+    x = ihm4[s].inputs["tab"][i]
+    hr, glu = prep["numeric"]["first Heart Rate"], prep["numeric"]["first Glucose"]
+    assert float(x[names.index("first Heart Rate")]) * hr["std"] + hr["mean"] == \
+        pytest.approx(90, abs=1e-3)
+    assert float(x[names.index("first Glucose")]) * glu["std"] + glu["mean"] == \
+        pytest.approx(150, abs=1e-3)
+    assert x[names.index("first Heart Rate: missing")] == 0
+    dbp = prep["numeric"]["first Diastolic blood pressure"]
+    assert x[names.index("first Diastolic blood pressure: missing")] == 1
+    assert float(x[names.index("first Diastolic blood pressure")]) == pytest.approx(
+        (dbp["median"] - dbp["mean"]) / dbp["std"], abs=1e-5)
+
+
+HAND_NOTE = """FAKE hand-written note
+Name:  ___                     Unit No:   ___
+Service: MEDICINE
+Chief Complaint:
+dyspnea
+Major Surgical or Invasive Procedure:
+None
+History of Present Illness:
+72 yo woman with CHF presents with dyspnea.
+In the ED, initial vitals: HR 110, BP 90/50, T 38.5C.
+Of note: she stopped her lasix ___.
+1. CHF: see below
+\x20
+Past Medical History:
+CHF, HTN
+Social History:
+___
+"""
+
+
+def test_hpi_extraction_and_tokenizer():
+    assert mm.extract_hpi(HAND_NOTE) == (
+        "72 yo woman with CHF presents with dyspnea.\n"
+        "In the ED, initial vitals: HR 110, BP 90/50, T 38.5C.\n"
+        "Of note: she stopped her lasix ___.\n1. CHF: see below")
+    same_line = ("HISTORY OF PRESENT ILLNESS: Pt is a 50M with cough.\nFever x2 days.\n"
+                 "PHYSICAL EXAM:\nVS: 98.6\n")
+    assert mm.extract_hpi(same_line) == "Pt is a 50M with cough.\nFever x2 days."
+    assert mm.extract_hpi("Chief Complaint:\nfall\nHPI:\nFell at home.\r\nAllergies: none") == \
+        "Fell at home."
+    assert mm.extract_hpi("History of Present Illness:\nto the end of the note") == \
+        "to the end of the note"
+    assert mm.extract_hpi("History of Present Illness:\n \nPast Medical History:\nCHF") is None
+    assert mm.extract_hpi("Chief Complaint:\nfall\nBrief Hospital Course:\nok") is None
+    assert mm.extract_hpi("the history of present illness: is not a header") is None
+    assert mm.extract_hpi(None) is None and mm.extract_hpi("") is None
+    assert mm.tokenize("Pt's BP 90/50, T 38.5C ___ O2-sat") == [
+        "pt", "s", "bp", "90", "50", "t", "38.5", "c", "o", "2", "sat"]
+    vocab = mm.fit_vocab([["b", "a", "b", "c"], ["a", "b", "d", "d"]], min_count=2)
+    assert vocab == ["<pad>", "<unk>", "b", "a", "d"]  # by count, ties alphabetical
+    assert mm.fit_vocab([["b", "a", "b", "c"]], max_size=1) == ["<pad>", "<unk>", "b"]
+    ids, lens = mm.encode_tokens([["a", "zz", "b", "a"], []], vocab, 3)
+    assert ids.tolist() == [[3, 1, 2], [0, 0, 0]] and lens.tolist() == [3, 0]
+
+
+def _notes_tree(tmp_path, **kw):
+    tr = _small_tree(tmp_path, **kw)
+    return tr, dict(**tr.notes_options, use_cache=False, progress=False)
+
+
+def test_vocabulary_fitted_on_train_only(tmp_path):
+    tr, kw = _notes_tree(tmp_path, n_stays=16)
+    test = next(s for s in tr.stays if s["split"] == "test" and "ihm" in s["files"])
+    hpi = "Zyzzogeton zyzzogeton found with dyspnea."
+    add_fake_note(tr, test["subject_id"], test["hadm_id"],
+                  HAND_NOTE.replace("72 yo woman", hpi), note_seq=0, hpi=None)
+    ds = load("mimic_ihm", modalities=ALL4, **kw)
+    vocab = ds.card["vocab"]
+    assert "zyzzogeton" not in vocab and "dyspnea" not in vocab
+    s, i = _row(ds, test["stay_id"])
+    assert s == "test" and ds[s].present["notes"][i]
+    assert ds[s].inputs["notes"][i, :2].tolist() == [1, 1]  # unknown words
+    # the vocabulary is exactly the one fitted on the train stays' notes
+    train_toks = [mm.tokenize(h)[:300] for sid in ds["train"].ids.tolist()
+                  if (h := _expected_hpi(tr, tr.stay(sid))) is not None]
+    assert vocab == mm.fit_vocab(train_toks, 2, 20_000)
+    assert ds.card["preprocessing"]["notes"]["fitted_on"]["train_notes"] == len(train_toks)
+    small = load("mimic_ihm", modalities=ALL4, notes_max_tokens=5, notes_min_count=1,
+                 notes_max_vocab=10, **kw)
+    assert small.modalities["notes"].shape == (5,) and len(small.card["vocab"]) == 12
+    assert int(small["train"].lengths["notes"].max()) == 5
+
+
+def test_tab_missing_values_unseen_categories_and_no_standardisation(tmp_path):
+    tr = _small_tree(tmp_path, n_stays=20)
+    kw = dict(**tr.options, use_cache=False, progress=False)
+    path = tr.ehr_root / "root/all_stays.csv"
+    stays = pd.read_csv(path, dtype=str, keep_default_na=False)
+    ihm_stays = [s for s in tr.stays if "ihm" in s["files"]]
+    a = next(s for s in ihm_stays if s["split"] == "train")
+    b = next(s for s in ihm_stays if s["split"] == "test")
+    stays.loc[stays["stay_id"] == str(a["stay_id"]), ["age", "gender"]] = ""
+    stays.loc[stays["stay_id"] == str(b["stay_id"]), "ethnicity"] = "MARTIAN"
+    stays.to_csv(path, index=False)
+    ds = load("mimic_ihm", modalities=("ts", "cxr", "tab"), **kw)
+    names = ds.card["features"]["tab"]
+    prep = ds.card["preprocessing"]["tab"]
+    assert prep["kinds"] == {"age": "numeric", "gender": "categorical",
+                             "ethnicity": "categorical"}
+    train_eth = {s["ethnicity"] for s in ihm_stays if s["split"] == "train"}
+    assert prep["categories"]["ethnicity"] == sorted(train_eth)  # fitted on train only
+    assert "ethnicity->MARTIAN" not in names
+    assert prep["missing_values"]["age"] == 1 and prep["missing_values"]["gender"] == 1
+    s, i = _row(ds, a["stay_id"])
+    x = ds[s].inputs["tab"][i]
+    age = prep["numeric"]["age"]
+    train_ages = [s_["age"] for s_ in ihm_stays if s_["split"] == "train" and s_ is not a]
+    assert age["median"] == float(np.median(train_ages))
+    assert x[names.index("age: missing")] == 1
+    assert float(x[0]) == pytest.approx((age["median"] - age["mean"]) / age["std"], abs=1e-5)
+    assert x[names.index("gender->(missing or unseen)")] == 1
+    assert x[names.index("gender->F")] == 0 and x[names.index("gender->M")] == 0
+    s, i = _row(ds, b["stay_id"])
+    x = ds[s].inputs["tab"][i]
+    assert x[names.index("ethnicity->(missing or unseen)")] == 1
+    assert sum(float(x[names.index(f"ethnicity->{e}")]) for e in train_eth) == 0
+    # standardisation: train rows of the observed numeric columns have mean 0
+    tr_x = ds["train"].inputs["tab"][:, 0]
+    observed = ds["train"].inputs["tab"][:, 1] == 0
+    assert float(tr_x[observed].double().mean()) == pytest.approx(0, abs=1e-5)
+    raw = load("mimic_ihm", modalities=("ts", "cxr", "tab"), standardize=False,
+               tab_channels=["Heart Rate"], tab_columns="age,gender", **kw)
+    assert raw.card["features"]["tab"] == [
+        "age", "age: missing", "gender->F", "gender->M", "gender->(missing or unseen)",
+        "first Heart Rate", "first Heart Rate: missing"]
+    s, i = _row(raw, b["stay_id"])
+    assert float(raw[s].inputs["tab"][i, 0]) == b["age"]
+    assert np.isfinite(raw["train"].inputs["tab"].numpy()).all()
+
+
+def test_missing_notes_files_columns_and_bad_options(tmp_path, monkeypatch):
+    monkeypatch.delenv(mm.ENV_NOTE, raising=False)
+    tr, kw = _notes_tree(tmp_path)
+    base = dict(**tr.options, use_cache=False, progress=False)
+    with pytest.raises(FileNotFoundError, match="(?s)notes_root=.*MINDKIT_MIMIC_NOTE"):
+        load("mimic_ihm", modalities=ALL4, **base)
+    gz = tr.notes_root / "note/discharge.csv.gz"
+    gz.rename(tmp_path / "away.csv.gz")
+    with pytest.raises(FileNotFoundError, match=r"(?s)no note/discharge.csv.gz.*notes_root=.*"
+                                                r"drop 'notes' from modalities"):
+        load("mimic_ihm", modalities=ALL4, **kw)
+    # an uncompressed discharge.csv is read as well
+    pd.read_csv(tmp_path / "away.csv.gz").to_csv(tr.notes_root / "note/discharge.csv",
+                                                 index=False)
+    ds = load("mimic_ihm", modalities=ALL4, **kw)
+    assert ds.card["notes"]["counts"]["stays_with_notes"] > 0
+    # notes_root may also be the note/ folder itself
+    inner = load("mimic_ihm", modalities=ALL4, **{**kw, "notes_root": str(tr.notes_root / "note")})
+    assert inner.card["vocab"] == ds.card["vocab"]
+    pd.read_csv(tmp_path / "away.csv.gz").drop(columns="text").to_csv(
+        tr.notes_root / "note/discharge.csv", index=False)
+    with pytest.raises(ValueError, match=r"(?s)discharge.csv: missing column\(s\) \['text'\]"):
+        load("mimic_ihm", modalities=("ts", "cxr", "notes"), **kw)
+    # stay-table columns
+    path = tr.ehr_root / "root/all_stays.csv"
+    stays = pd.read_csv(path, dtype=str, keep_default_na=False)
+    stays.drop(columns="hadm_id").to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"(?s)all_stays.csv: missing column\(s\) \['hadm_id'\]"
+                                         r".*drop 'notes' from modalities"):
+        load("mimic_ihm", modalities=("ts", "cxr", "notes"), **kw)
+    with pytest.raises(ValueError, match=r"(?s)all_stays.csv: missing column\(s\) \['race'\]"
+                                         r".*tab_columns="):
+        load("mimic_ihm", modalities=("ts", "cxr", "tab"), tab_columns=["age", "race"], **base)
+    assert load("mimic_pheno", modalities="ts,cxr,tab", **base).modalities["tab"].shape[0] > 0
+    # options that make no sense
+    with pytest.raises(ValueError, match="leak the outcome"):
+        load("mimic_ihm", modalities=("ts", "cxr", "tab"), tab_columns=["age", "los"], **base)
+    with pytest.raises(ValueError, match="not continuous channels"):
+        load("mimic_ihm", modalities=("ts", "cxr", "tab"), tab_channels=[TOT], **base)
+    with pytest.raises(ValueError, match=r"\['notes_root'\] given but 'notes' is not in"):
+        load("mimic_ihm", **kw)
+    with pytest.raises(ValueError, match=r"\['tab_columns'\] given but 'tab'"):
+        load("mimic_ihm", tab_columns=["age"], **base)
+    with pytest.raises(ValueError, match="always builds 'ts' and 'cxr'"):
+        load("mimic_ihm", modalities=("ts", "tab"), **base)
+    with pytest.raises(ValueError, match="mode='image'"):
+        load("mimic_ihm", modalities=("ts", "cxr", "tab"), mode="image", **base)
+    with pytest.raises(ValueError, match="distinct names"):
+        load("mimic_ihm", modalities=("ts", "cxr", "text"), **base)
+
+
+def test_pheno_with_tab_and_notes_and_cache(tmp_path, monkeypatch):
+    tr = _small_tree(tmp_path, n_stays=16)
+    kw = dict(**tr.notes_options, cache_dir=str(tmp_path / "cache"), progress=False)
+    kw_plain = dict(**tr.options, cache_dir=str(tmp_path / "cache"), progress=False)
+    plain = load("mimic_pheno", **kw_plain)
+    cold = load("mimic_pheno", modalities=ALL4, **kw)
+    assert not cold.card["cache"]["hit"]
+    assert cold.card["cache"]["key"] != plain.card["cache"]["key"]
+    assert sum(int(cold[s].present["notes"].sum()) for s in SPLITS) > 0
+    # a warm load reads no CSV at all
+    def no_csv(*a, **k):
+        raise AssertionError("read_csv on a warm load")
+    monkeypatch.setattr(pd, "read_csv", no_csv)
+    warm = load("mimic_pheno", modalities=ALL4, **kw)
+    assert warm.card["cache"]["hit"]
+    for s in SPLITS:
+        for m in ALL4:
+            assert torch.equal(warm[s].inputs[m], cold[s].inputs[m])
+            assert torch.equal(warm[s].present[m], cold[s].present[m])
+        assert torch.equal(warm[s].lengths["notes"], cold[s].lengths["notes"])
+    assert warm.card["vocab"] == cold.card["vocab"]
+    assert warm.card["preprocessing"] == cold.card["preprocessing"]
+    # tokenisation and tab channels are redone from the cache: same key, other tensors
+    short = load("mimic_pheno", modalities=ALL4, notes_max_tokens=8, tab_channels=(), **kw)
+    assert short.card["cache"]["hit"] and short.card["cache"]["key"] == cold.card["cache"]["key"]
+    assert short.modalities["notes"].shape == (8,)
+    assert short.card["features"]["tab"][-1] == "ethnicity->(missing or unseen)"
+    monkeypatch.undo()
+    # a changed notes file gives a new key (a stale entry is never used)
+    gz = tr.notes_root / "note/discharge.csv.gz"
+    os.utime(gz, ns=(gz.stat().st_atime_ns, gz.stat().st_mtime_ns + 10**9))
+    again = load("mimic_pheno", modalities=ALL4, **kw)
+    assert not again.card["cache"]["hit"]
+    assert again.card["cache"]["key"] != cold.card["cache"]["key"]
+    # the plain dataset is untouched by all this
+    assert load("mimic_pheno", **kw_plain).card["cache"]["hit"]
+
+
+def test_defaults_unchanged_without_new_modalities(tree, cache, ihm, tmp_path):
+    assert ihm.modality_names == ["cxr", "ts"]
+    assert "vocab" not in ihm.card and "modalities" not in ihm.card
+    assert "modalities" not in ihm.options and "notes_root" not in ihm.options
+    same = _load("mimic_ihm", tree, cache, modalities=("cxr", "ts"))
+    assert same.card["cache"]["hit"] and same.card["cache"]["key"] == ihm.card["cache"]["key"]
+    assert same.description == ihm.description
+    # the fake tree can be written without notes; its other files are the same
+    assert tree.notes_root is not None and (tree.notes_root / mm.FAKE_MARKER).is_file()
+    with gzip.open(tree.notes_root / "note/discharge.csv.gz", "rt") as f:
+        assert "FAKE synthetic discharge note" in f.read()
+    bare = make_fake_mimic_tree(tmp_path / "bare", n_stays=8, seed=4, notes=False)
+    full = make_fake_mimic_tree(tmp_path / "full", n_stays=8, seed=4)
+    assert bare.notes_root is None and not (tmp_path / "bare/FAKE-mimic-iv-note").exists()
+    with pytest.raises(ValueError, match="notes=False"):
+        bare.notes_options
+    for a, b in zip(sorted(bare.ehr_root.rglob("*.csv")), sorted(full.ehr_root.rglob("*.csv"))):
+        assert a.read_bytes() == b.read_bytes()
+    assert [im["dicom_id"] for im in bare.images] == [im["dicom_id"] for im in full.images]

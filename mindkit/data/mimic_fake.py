@@ -5,6 +5,7 @@
     FAKE_README.txt
     FAKE-mimic-iv-extracted/    (ehr_root: root/all_stays.csv, in-hospital-mortality/, phenotyping/)
     FAKE-mimic-cxr-jpg/         (cxr_root: the three CSVs and resized/<dicom_id>.jpg)
+    FAKE-mimic-iv-note/         (notes_root: note/discharge.csv.gz; with notes=True, the default)
 
 exactly as :mod:`mindkit.data.mimic` expects (``reference/medfuse/FORMAT.md``). Nothing in it is
 real patient data: every value is drawn from a seeded generator, every root holds a
@@ -27,11 +28,26 @@ images the patient's time-series split (``validate`` for ``val``), and a random 
 with no stay. Images are ``image_width`` x ``image_height`` greyscale JPGs (default 40 x 48,
 not the real 512-pixel width, to stay fast), a few in a nested folder to exercise the
 recursive search.
+
+**Stay table and notes** (drawn from their own random streams, so the series, images and
+splits above are the same with or without them). ``root/all_stays.csv`` has MedFuse's columns
+(``subject_id, hadm_id, stay_id, last_careunit, intime, outtime, los, admittime, dischtime,
+deathtime, ethnicity, gender, anchor_age, dod, age, mortality_inunit, mortality,
+mortality_inhospital``), one admission (``hadm_id``) per stay; age rises with severity. With
+``notes=True`` a ``FAKE-mimic-iv-note/`` root holds ``note/discharge.csv.gz`` in the
+MIMIC-IV-Note columns (``note_id, subject_id, hadm_id, note_type, note_seq, charttime,
+storetime, text``): about ``notes_share`` of the admissions have a discharge note, of which
+about ``hpi_share`` have a ``History of Present Illness:`` section (a few written
+``HISTORY OF PRESENT ILLNESS:`` with the text on the header line, or ``HPI:``) whose wording
+depends on the stay's severity; about 10% of admissions with a note also have a second
+note (``note_seq`` 2, an addendum without HPI), and some notes belong to admissions with no ICU
+stay. Every note starts with a line saying it is FAKE.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,13 +62,25 @@ from mindkit.data.mimic import (
     FINDINGS,
     IHM_HOURS,
     META_FILE,
+    NOTES_FILES,
     PHENOTYPES,
     SPLIT_FILE,
     TASK_DIRS,
     default_discretizer,
 )
 
-EHR_DIR, CXR_DIR = "FAKE-mimic-iv-extracted", "FAKE-mimic-cxr-jpg"
+EHR_DIR, CXR_DIR, NOTE_DIR = "FAKE-mimic-iv-extracted", "FAKE-mimic-cxr-jpg", "FAKE-mimic-iv-note"
+STAYS_HEADER = ["subject_id", "hadm_id", "stay_id", "last_careunit", "intime", "outtime", "los",
+                "admittime", "dischtime", "deathtime", "ethnicity", "gender", "anchor_age", "dod",
+                "age", "mortality_inunit", "mortality", "mortality_inhospital"]
+NOTES_HEADER = ["note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime",
+                "storetime", "text"]
+NOTE_FAKE_LINE = "FAKE synthetic discharge note (mindkit.data.mimic_fake), not MIMIC-IV-Note"
+_ETHNICITIES = (["WHITE", "BLACK/AFRICAN AMERICAN", "HISPANIC/LATINO", "ASIAN", "OTHER",
+                 "UNKNOWN", "UNABLE TO OBTAIN", "AMERICAN INDIAN/ALASKA NATIVE"],
+                [0.62, 0.12, 0.06, 0.04, 0.06, 0.06, 0.02, 0.02])
+_UNITS = ["Medical Intensive Care Unit (MICU)", "Surgical Intensive Care Unit (SICU)",
+          "Cardiac Vascular Intensive Care Unit (CVICU)", "Coronary Care Unit (CCU)"]
 META_HEADER = ["dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription",
                "ViewPosition", "Rows", "Columns", "StudyDate", "StudyTime",
                "ProcedureCodeSequence_CodeMeaning", "ViewCodeSequence_CodeMeaning",
@@ -90,15 +118,27 @@ class FakeMimicTree:
     cxr_root: Path
     seed: int
     stays: list[dict] = field(default_factory=list)
-    """One dict per stay: subject_id, stay_id, episode, intime, outtime, hours, split,
-    in_ihm, mortality, phenotypes, files ({"ihm": relpath, "pheno": relpath})."""
+    """One dict per stay: subject_id, hadm_id, stay_id, episode, intime, outtime, hours, split,
+    in_ihm, mortality, phenotypes, age, gender, ethnicity, files ({"ihm": relpath, "pheno":
+    relpath})."""
     images: list[dict] = field(default_factory=list)
     """One dict per image: dicom_id, subject_id, study_id, view, when, split, path."""
+    notes_root: Path | None = None
+    notes: list[dict] = field(default_factory=list)
+    """One dict per discharge note: note_id, subject_id, hadm_id, note_seq, hpi (the text of
+    its HPI section as written, or None), text."""
 
     @property
     def options(self) -> dict:
         """``ehr_root`` / ``cxr_root`` options for :func:`mindkit.data.load`."""
         return {"ehr_root": str(self.ehr_root), "cxr_root": str(self.cxr_root)}
+
+    @property
+    def notes_options(self) -> dict:
+        """:attr:`options` plus ``notes_root`` (for ``modalities=(..., "notes")``)."""
+        if self.notes_root is None:
+            raise ValueError("this fake tree was written with notes=False: it has no notes root")
+        return {**self.options, "notes_root": str(self.notes_root)}
 
     @property
     def env(self) -> dict:
@@ -204,6 +244,114 @@ def remove_fake_images(tree: FakeMimicTree, subject_id: int) -> int:
     return len(gone)
 
 
+def write_fake_notes(tree: FakeMimicTree) -> Path:
+    """(Re)write ``note/discharge.csv.gz`` of ``tree.notes_root`` from ``tree.notes``."""
+    if tree.notes_root is None:
+        raise ValueError("this fake tree was written with notes=False: it has no notes root")
+    path = tree.notes_root / NOTES_FILES[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(NOTES_HEADER)
+        for n in tree.notes:
+            w.writerow([n["note_id"], n["subject_id"], n["hadm_id"], "DS", n["note_seq"],
+                        n.get("charttime", ""), n.get("storetime", ""), n["text"]])
+    return path
+
+
+def add_fake_note(tree: FakeMimicTree, subject_id: int, hadm_id: int, text: str,
+                  note_seq: int | None = None, hpi: str | None = None) -> str:
+    """Append one discharge note (``text`` as given; the FAKE line is not added) to ``tree``
+    and rewrite its notes file; returns the ``note_id``. ``note_seq`` defaults to one more
+    than the admission's last; ``hpi`` is only recorded in ``tree.notes``."""
+    seqs = [n["note_seq"] for n in tree.notes if n["hadm_id"] == hadm_id]
+    seq = int(note_seq) if note_seq is not None else max(seqs, default=0) + 1
+    note_id = f"{subject_id}-DS-{seq + 100 * len(tree.notes)}"
+    tree.notes.append(dict(note_id=note_id, subject_id=int(subject_id), hadm_id=int(hadm_id),
+                           note_seq=seq, hpi=hpi, text=text))
+    write_fake_notes(tree)
+    return note_id
+
+
+_COMPLAINTS = ["shortness of breath", "chest pain", "fever and cough", "abdominal pain",
+               "altered mental status", "fall at home", "weakness", "syncope"]
+_HISTORY = ["hypertension", "diabetes", "COPD", "atrial fibrillation", "CHF", "CKD",
+            "hyperlipidemia", "cirrhosis"]
+_SICK = ["He was hypotensive and started on norepinephrine.", "Lactate was elevated.",
+         "Intubated for airway protection.", "Required pressors in the ED.",
+         "Found to be septic with rising creatinine."]
+_WELL = ["Hemodynamically stable on arrival.", "Mentating well and comfortable.",
+         "Vitals were within normal limits.", "Tolerated oral intake.",
+         "Ambulating without assistance."]
+
+
+def _fake_hpi(rng, st: dict) -> str:
+    sev = st["severity"]
+    sex = "man" if st["gender"] == "M" else "woman"
+    hist = " and ".join(rng.choice(_HISTORY, size=int(rng.integers(1, 3)), replace=False))
+    lines = [f"{st['age']} year old {sex} with {hist} who presents with "
+             f"{rng.choice(_COMPLAINTS)} for {int(rng.integers(1, 6))} days."]
+    hr = int(np.clip(86 + 9 * sev + 12 * rng.standard_normal(), 40, 170))
+    sbp = int(np.clip(118 - 6 * sev + 15 * rng.standard_normal(), 60, 200))
+    lines.append(f"In the ED, initial vitals: HR {hr}, BP {sbp}/{int(sbp * 0.55)}, "
+                 f"RR {int(np.clip(19 + 3 * sev, 10, 40))}, O2 sat "
+                 f"{int(np.clip(97 - 1.5 * sev, 80, 100))}% on room air.")
+    pool = _SICK if sev + 0.7 * rng.standard_normal() > 0.3 else _WELL
+    lines += list(rng.choice(pool, size=2, replace=False))
+    return "\n".join(lines)
+
+
+def _fake_note_text(rng, st: dict | None, hpi: str | None, style: int) -> str:
+    sex = "M" if st is None or st["gender"] == "M" else "F"
+    parts = [NOTE_FAKE_LINE, " ", "Name:  ___                     Unit No:   ___", " ",
+             "Admission Date:  ___              Discharge Date:   ___", " ",
+             f"Date of Birth:  ___             Sex:   {sex}", " ", "Service: MEDICINE", " ",
+             "Allergies: ", "No Known Allergies / Adverse Drug Reactions", " ",
+             "Attending: ___.", " ", "Chief Complaint:", str(rng.choice(_COMPLAINTS)), " ",
+             "Major Surgical or Invasive Procedure:", "None", " "]
+    if hpi is not None:
+        if style == 1:
+            head, body = hpi.split("\n", 1) if "\n" in hpi else (hpi, "")
+            parts += [f"HISTORY OF PRESENT ILLNESS: {head}", *([body] if body else [])]
+        else:
+            parts += ["HPI:" if style == 2 else "History of Present Illness:", hpi]
+        parts.append(" ")
+    parts += ["Past Medical History:", ", ".join(rng.choice(_HISTORY, size=2, replace=False)),
+              " ", "Social History:", "___", "Family History:", "Non-contributory", " ",
+              "Physical Exam:", "ADMISSION PHYSICAL EXAM:", "VS: see flowsheet", " ",
+              "Brief Hospital Course:", "Treated as above.", " ",
+              "Discharge Instructions:", "Please follow up with your doctor.", " "]
+    return "\n".join(parts)
+
+
+def _fake_notes(tree: FakeMimicTree, rng, notes_share: float, hpi_share: float) -> None:
+    for st in tree.stays:
+        if rng.random() >= notes_share:
+            continue
+        style = int(rng.choice(3, p=[0.7, 0.15, 0.15]))
+        hpi = _fake_hpi(rng, st) if rng.random() < hpi_share else None
+        text = _fake_note_text(rng, st, hpi, style)
+        chart = st["dischtime"].replace(hour=0, minute=0, second=0)
+        base = dict(subject_id=st["subject_id"], hadm_id=st["hadm_id"],
+                    charttime=_fmt(chart), storetime=_fmt(st["dischtime"] + timedelta(hours=5)))
+        seq = int(rng.integers(10, 30))
+        tree.notes.append(dict(base, note_id=f"{st['subject_id']}-DS-{seq}", note_seq=seq,
+                               hpi=hpi, text=text))
+        if rng.random() < 0.1:  # an addendum: a later note without HPI
+            tree.notes.append(dict(base, note_id=f"{st['subject_id']}-DS-{seq + 1}",
+                                   note_seq=seq + 1, hpi=None,
+                                   text=_fake_note_text(rng, st, None, 0)))
+    for k in range(max(1, len(tree.stays) // 4)):  # admissions without an ICU stay
+        subj = int(tree.stays[int(rng.integers(len(tree.stays)))]["subject_id"])
+        hpi = "Elective admission for a procedure.\nNo complaints."
+        tree.notes.append(dict(subject_id=subj, hadm_id=29_000_000 + k,
+                               note_id=f"{subj}-DS-{90 + k}", note_seq=90 + k, hpi=hpi,
+                               text=_fake_note_text(rng, None, hpi, 0),
+                               charttime="2151-01-01 00:00:00",
+                               storetime="2151-01-01 05:00:00"))
+    write_fake_notes(tree)
+
+
 def _events(rng, hours: float, severity: float, per_hour: float) -> list[dict]:
     disc = default_discretizer()
     n = max(1, int(rng.poisson(per_hour * hours)))
@@ -244,20 +392,25 @@ def make_fake_mimic_tree(
     image_only_share: float = 0.25,
     image_width: int = 40,
     image_height: int = 48,
+    notes: bool = True,
+    notes_share: float = 0.8,
+    hpi_share: float = 0.85,
 ) -> FakeMimicTree:
-    """Write a FAKE MIMIC-IV + MIMIC-CXR tree below ``root`` (see the module docstring) and
-    return its :class:`FakeMimicTree`. Deterministic for a given ``seed``."""
+    """Write a FAKE MIMIC-IV + MIMIC-CXR (+ MIMIC-IV-Note) tree below ``root`` (see the module
+    docstring) and return its :class:`FakeMimicTree`. Deterministic for a given ``seed``."""
     if n_stays < 6:
         raise ValueError(f"n_stays must be >= 6 (a few stays per split), got {n_stays}")
     rng = rng_stream(seed, 271828)
+    demo_rng = rng_stream(seed, 271828, 1)  # the stay table's extra columns and the notes
     root = Path(root)
     ehr, cxr = root / EHR_DIR, root / CXR_DIR
-    for d in (root, ehr, cxr):
+    for d in (root, ehr, cxr, *([root / NOTE_DIR] if notes else [])):
         d.mkdir(parents=True, exist_ok=True)
         (d / FAKE_MARKER).write_text(json.dumps({"fake": True, "notice": NOTICE,
                                                  "seed": int(seed)}, indent=1))
     (root / "FAKE_README.txt").write_text(NOTICE + "\n")
-    tree = FakeMimicTree(root=root, ehr_root=ehr, cxr_root=cxr, seed=int(seed))
+    tree = FakeMimicTree(root=root, ehr_root=ehr, cxr_root=cxr, seed=int(seed),
+                         notes_root=root / NOTE_DIR if notes else None)
 
     # ---- patients, stays, splits (patient-level)
     n_subj = max(3, int(round(0.8 * n_stays)))
@@ -301,14 +454,30 @@ def make_fake_mimic_tree(
     # ---- time series + listfiles
     disc = default_discretizer()
     (ehr / "root").mkdir(exist_ok=True)
+    patient: dict[int, dict] = {}
+    for s in tree.stays:
+        p = patient.setdefault(s["subject_id"], {
+            "gender": "M" if demo_rng.random() < 0.56 else "F",
+            "ethnicity": str(demo_rng.choice(_ETHNICITIES[0], p=_ETHNICITIES[1])),
+            "age": int(np.clip(round(64 + 8 * s["severity"] + 14 * demo_rng.standard_normal()),
+                               18, 91)),
+        })
+        s.update(hadm_id=20_000_000 + s["stay_id"] % 10**7, gender=p["gender"],
+                 ethnicity=p["ethnicity"], age=p["age"],
+                 admittime=s["intime"] - timedelta(hours=float(demo_rng.uniform(0, 30))),
+                 dischtime=s["outtime"] + timedelta(hours=float(demo_rng.uniform(1, 200))))
     with (ehr / "root" / "all_stays.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["subject_id", "hadm_id", "stay_id", "first_careunit", "intime", "outtime",
-                    "los"])
+        w.writerow(STAYS_HEADER)
         for s in tree.stays:
-            w.writerow([s["subject_id"], 20_000_000 + s["stay_id"] % 10**7, s["stay_id"],
-                        "Medical Intensive Care Unit (MICU)", _fmt(s["intime"]),
-                        _fmt(s["outtime"]), round(s["hours"] / 24, 4)])
+            dead = bool(s["mortality"])
+            w.writerow([s["subject_id"], s["hadm_id"], s["stay_id"],
+                        _UNITS[int(demo_rng.integers(len(_UNITS)))], _fmt(s["intime"]),
+                        _fmt(s["outtime"]), round(s["hours"] / 24, 4), _fmt(s["admittime"]),
+                        _fmt(s["dischtime"]), _fmt(s["dischtime"]) if dead else "",
+                        s["ethnicity"], s["gender"], s["age"],
+                        s["dischtime"].strftime("%Y-%m-%d") if dead else "", s["age"],
+                        int(dead and demo_rng.random() < 0.6), int(dead), int(dead)])
     listfiles: dict[tuple[str, str], list[list]] = {}
     for s in tree.stays:
         rows = _events(rng, s["hours"], s["severity"], events_per_hour)
@@ -391,8 +560,10 @@ def make_fake_mimic_tree(
                        (CHEXPERT_FILE, chex_rows)):
         with (cxr / name).open("a", newline="") as f:
             csv.writer(f).writerows(rows)
+    if notes:
+        _fake_notes(tree, demo_rng, float(notes_share), float(hpi_share))
     return tree
 
 
-__all__ = ["FakeMimicTree", "add_fake_image", "make_fake_mimic_tree", "remove_fake_images",
-           "write_fake_image", "write_fake_timeseries"]
+__all__ = ["FakeMimicTree", "add_fake_image", "add_fake_note", "make_fake_mimic_tree",
+           "remove_fake_images", "write_fake_image", "write_fake_notes", "write_fake_timeseries"]

@@ -1,7 +1,9 @@
-"""MIMIC-IV time series + MIMIC-CXR chest X-rays in the MedFuse layout (credentialed data).
+"""MIMIC-IV time series + MIMIC-CXR chest X-rays in the MedFuse layout (credentialed data), with
+optional tabular data and MIMIC-IV-Note discharge-note text.
 
 Three datasets read a user's own copy of the data, laid out as the MedFuse / mimic3-benchmarks
-extraction writes it (``reference/medfuse/FORMAT.md``; :data:`EHR_LAYOUT`, :data:`CXR_LAYOUT`):
+extraction writes it (``reference/medfuse/FORMAT.md``; :data:`EHR_LAYOUT`, :data:`CXR_LAYOUT`;
+notes: :data:`NOTES_LAYOUT`):
 
 - ``mimic_ihm``: in-hospital mortality from the first 48 h (binary, ``y`` float ``[N, 1]``);
 - ``mimic_pheno``: 25 acute-care phenotypes of the stay (multilabel, ``y`` float ``[N, 25]``,
@@ -19,7 +21,65 @@ the fake marker file is loaded as ``synthetic=True``.
 greyscale, shorter side resized to ``resize`` (default ``round(S * 256 / 224)``, MedFuse's
 256 -> 224 ratio), centre-cropped to ``S = image_size`` (default 64, small enough for CPU).
 The stored tensors are *not* augmented; :func:`augment_cxr` is the train-time augmentation
-(random affine + brightness/contrast, torch only).
+(random affine + brightness/contrast, torch only). ``mimic_ihm`` and ``mimic_pheno`` add, on
+request, the two modalities the clinical three-modality setting uses beside the X-ray:
+``modalities=("ts", "cxr", "tab")``, ``("ts", "cxr", "notes")`` or ``("ts", "cxr", "tab",
+"notes")`` (a list or a comma-separated string; ``ts`` and ``cxr`` are always built; not in
+``mode="image"``). Without them nothing changes: not the samples, not the tensors, not the
+card, not the cache key.
+
+**Tabular** (``tab``, ``tabular``, ``(F,)``; names in ``card["features"]["tab"]``). Columns
+``tab_columns`` of ``root/all_stays.csv`` (default :data:`TAB_COLUMNS` = ``age, gender,
+ethnicity``), then the first value of each of ``tab_channels`` (default: the discretiser's 12
+continuous channels). A column whose non-empty values are all numbers is numeric and gives
+``"<c>"`` + ``"<c>: missing"``; any other column is categorical and gives ``"<c>-><value>"``
+for each value seen in train (sorted) + ``"<c>->(missing or unseen)"``. A channel gives
+``"first <channel>"`` + ``"first <channel>: missing"``: the value of the first hourly bin among
+the first 48 h (``TAB_WINDOW_HOURS``; fewer with ``max_hours`` < 48) that holds a measurement,
+read from the unstandardised discretised series (so the last value within that hour). Numeric
+values missing are imputed with the train median of the observed values (0 if none was
+observed) and flagged; with ``standardize`` (default) they are standardised with the train mean
+and std (ddof 1) of the observed values; statistics and categories are fitted on this dataset's
+train samples (``card["preprocessing"]["tab"]``, with missing-value counts), never on val/test.
+Identifier columns and columns known only at or after the end of the stay (:data:`ID_COLUMNS`,
+:data:`LEAKY_STAY_COLUMNS`: ``outtime, los, dischtime, deathtime, dod, mortality*``) are
+refused. ``present["tab"]`` is False (zeros) only for a stay with no row in the stay table
+(when ``tab_columns`` is not empty). *Assumption:* ``FORMAT.md`` names only the stay-table
+columns the time-series reader uses; that MedFuse's ``all_stays.csv`` also holds ``hadm_id,
+age, gender, ethnicity`` (``age`` = ``anchor_age``, ``ethnicity`` from the admissions table of
+MIMIC-IV v1.0, called ``race`` from v2.0) is our reading of MedFuse's ``mimic4extract`` code.
+
+**Notes** (``notes``, ``tokens``, ``(notes_max_tokens,)`` long ids, ``variable_length``: lengths
+in ``Split.lengths["notes"]``, 0 where absent; vocabulary in ``card["vocab"]``). The
+history-of-present-illness section of the stay's MIMIC-IV-Note 2.2 discharge note
+(``<notes_root>/note/discharge.csv.gz``, or ``discharge.csv``; ``notes_root`` or
+``$MINDKIT_MIMIC_NOTE`` is the MIMIC-IV-Note version folder or its ``note/`` folder; columns
+as published: ``note_id, subject_id, hadm_id, note_type, note_seq, charttime, storetime,
+text``, of which ``note_id, subject_id, hadm_id, note_seq, text`` are read, in chunks,
+keeping only the admissions of the planned stays). A note belongs
+to the stay of ``all_stays.csv`` with the same ``subject_id`` and ``hadm_id`` (MedFuse keeps
+admissions with a single ICU stay, so an admission is a stay); an admission with several
+discharge notes uses the first in ``note_seq`` order that has an HPI section.
+:func:`extract_hpi` takes the text after a line-initial ``History of Present Illness:`` (any
+case; also ``HPI:``; text on the header line is kept) up to the next section header line
+(:data:`SECTION_HEADER`: a line starting with one to eight capitalised words, short connectors
+such as ``of``/``or``/``on`` allowed, then a colon, e.g. ``Past Medical History:``,
+``Major Surgical or Invasive Procedure:``, ``PHYSICAL EXAM:``; a sentence such as ``In the ED,
+initial vitals:`` is not one). :func:`tokenize`: lowercase, tokens are runs of letters or
+numbers (``2.5`` is one token), everything else separates (the ``___`` de-identification marks
+vanish). The vocabulary (:func:`fit_vocab`) is fitted on the *train* samples' notes only,
+counting their first ``notes_max_tokens`` tokens: ``<pad>`` = 0, ``<unk>`` = 1, then words
+seen at least ``notes_min_count`` times (default 2), most frequent first (ties alphabetical),
+at most ``notes_max_vocab`` (default 20,000); other words are 1. Sequences keep their first
+``notes_max_tokens`` tokens (default 300, as the authors' code) and are zero-padded.
+``present["notes"]`` is False (zeros, length 0) for a stay without a discharge note, without an
+HPI section, or whose HPI has no token; ``card["notes"]`` counts each case and maps each stay
+to the ``note_id`` used. **Leakage caveat** (also in the card): discharge notes are written at
+discharge, so using them to predict in-hospital mortality leaks future information; the HPI is
+kept because it describes the presentation, but the note itself is written later, by someone
+who knows the outcome. *Assumptions:* the header wording follows the published MIMIC-IV-Note
+discharge template; the extractor is tested on hand-written notes, not on real ones, so check
+``card["notes"]["counts"]["stays_note_without_hpi"]`` on your copy.
 
 **The 76 features** (:data:`FEATURE_NAMES`; mimic3-benchmarks ``Discretizer`` with timestep 1 h,
 ``impute_strategy="previous"``, ``start_time="zero"``, masks stored; configuration shipped as
@@ -75,7 +135,12 @@ images (val/test stays lose their image; findings train images are dropped) and 
 
 **Errors and counts.** A missing folder, file or column, an unknown task or mode, a
 malformed row (a non-numeric ``Hours``, an unknown categorical value, a label that is not 0/1)
-raises an error naming the path, line and column and the expected layout.
+raises an error naming the path, line and column and the expected layout. For ``tab`` and
+``notes``, a missing notes root or ``note/discharge.csv.gz``, a missing notes column, or a
+stay-table column that ``tab_columns`` names (or ``hadm_id``, for notes) that is not there,
+raises an error naming it and what would fix it (pass ``notes_root=...`` / ``tab_columns=...``,
+or drop the modality); ``tab_*`` / ``notes_*`` options given without their modality are
+refused.
 ``bad_values="drop"`` drops unparseable cells instead, and ``missing_images="skip"`` uses the
 latest eligible image that exists. Everything left out is counted in ``card["dropped"]``
 (zeros included) and announced with a :class:`MimicDataWarning`, except what the options ask
@@ -86,7 +151,11 @@ which is counted only; events outside the window are counted in ``card["events"]
 (unstandardised) series, the uint8 images and the normaliser under
 ``cache_dir/mimic/<dataset>-<key>/`` (``cache_dir`` default ``$MINDKIT_CACHE`` or ``data/cache/``
 at the repository root). ``key`` hashes the configuration, the discretiser configuration and
-the path, size and modification time of every table read; the entry also records the path,
+the path, size and modification time of every table read (with ``tab`` / ``notes``: also the
+modalities, ``tab_columns``, the notes root and the notes file; the entry then holds the
+stay-table values and the HPI texts in ``extras.json``, and the vocabulary, first values,
+imputation and standardisation are redone from them on every load, so ``tab_channels`` and the
+``notes_*`` options do not change the key); the entry also records the path,
 size and mtime of every time-series and image file used and is rebuilt when any of them
 changes. A warm load reads no CSV and decodes no JPG (``benchmarks/mimic_cache.py``).
 
@@ -101,10 +170,15 @@ changes. A warm load reads no CSV and decodes no JPG (``benchmarks/mimic_cache.p
   finder;
 - :mod:`~mindkit.data.mimic.tables`: the CSV readers (:func:`read_listfiles`,
   :func:`read_all_stays`, :func:`read_cxr_metadata`, :func:`read_cxr_split`,
-  :func:`read_chexpert`) and their checks;
+  :func:`read_chexpert`, :func:`read_stay_columns`, :func:`read_discharge_notes`) and their
+  checks;
 - :mod:`~mindkit.data.mimic.pairing`: :func:`pair_images` and the leakage guard
   (:func:`check_image_leakage`);
 - :mod:`~mindkit.data.mimic.plan`: which samples and files a dataset uses, and what is dropped;
+- :mod:`~mindkit.data.mimic.tab`: the ``tab`` features (:func:`first_values`,
+  :func:`tab_features`);
+- :mod:`~mindkit.data.mimic.notes`: the ``notes`` tokens (:func:`extract_hpi`,
+  :func:`tokenize`, :func:`fit_vocab`, :func:`encode_tokens`);
 - :mod:`~mindkit.data.mimic.cache`: :func:`default_cache_dir`, the cache key, reading and writing
   an entry;
 - :mod:`~mindkit.data.mimic.assemble`: arrays -> dataset, splits and card;
@@ -142,45 +216,75 @@ from mindkit.data.mimic.layout import (
     CHEXPERT_FILE,
     CXR_LAYOUT,
     DEFAULT_MAX_HOURS,
+    DEFAULT_MODALITIES,
     DISCRETIZER_CONFIG,
     EHR_LAYOUT,
     ENV_CACHE,
     ENV_CXR,
     ENV_EHR,
+    ENV_NOTE,
     EPS,
     FAKE_MARKER,
     FINDINGS,
+    ID_COLUMNS,
     IHM_HOURS,
+    LEAKY_STAY_COLUMNS,
     META_COLUMNS,
     META_FILE,
+    MODALITIES,
     MODES,
+    NOTES_COLUMNS,
+    NOTES_FILES,
+    NOTES_LAYOUT,
+    NOTES_MAX_TOKENS,
+    NOTES_MAX_VOCAB,
+    NOTES_MIN_COUNT,
     PHENOTYPES,
     RESOURCES,
     SPLIT_FILE,
     SPLITS,
     STAYS_COLUMNS,
+    TAB_COLUMNS,
+    TAB_WINDOW_HOURS,
     TASK_DIRS,
     TASK_NAMES,
     MimicDataWarning,
 )
+from mindkit.data.mimic.notes import (
+    HPI_HEADER,
+    SECTION_HEADER,
+    encode_tokens,
+    extract_hpi,
+    fit_vocab,
+    tokenize,
+)
 from mindkit.data.mimic.pairing import check_image_leakage, pair_images
+from mindkit.data.mimic.tab import first_values, tab_features
 from mindkit.data.mimic.tables import (
+    notes_file,
     read_all_stays,
     read_chexpert,
     read_cxr_metadata,
     read_cxr_split,
+    read_discharge_notes,
     read_listfiles,
+    read_stay_columns,
 )
 
 __all__ = [
     "CACHE_VERSION", "CHEXPERT_FILE", "CONTINUOUS_COLUMNS", "CXR_LAYOUT", "DEFAULT_MAX_HOURS",
-    "DISCRETIZER_CONFIG", "Discretizer", "EHR_LAYOUT", "ENV_CACHE", "ENV_CXR", "ENV_EHR", "EPS",
-    "FAKE_MARKER", "FEATURE_NAMES", "FINDINGS", "FINDINGS_OPTIONS", "IHM_HOURS", "IHM_OPTIONS",
-    "MASK_COLUMNS", "META_COLUMNS", "META_FILE", "MODES", "MimicDataWarning", "PHENOTYPES",
-    "PHENO_OPTIONS", "RESOURCES", "SPLITS", "SPLIT_FILE", "STAYS_COLUMNS", "TASK_DIRS",
-    "TASK_NAMES", "apply_normalizer", "augment_cxr", "build_findings", "build_ihm",
+    "DEFAULT_MODALITIES", "DISCRETIZER_CONFIG", "Discretizer", "EHR_LAYOUT", "ENV_CACHE",
+    "ENV_CXR", "ENV_EHR", "ENV_NOTE", "EPS", "FAKE_MARKER", "FEATURE_NAMES", "FINDINGS",
+    "FINDINGS_OPTIONS", "HPI_HEADER", "ID_COLUMNS", "IHM_HOURS", "IHM_OPTIONS",
+    "LEAKY_STAY_COLUMNS", "MASK_COLUMNS", "META_COLUMNS", "META_FILE", "MODALITIES", "MODES",
+    "MimicDataWarning", "NOTES_COLUMNS", "NOTES_FILES", "NOTES_LAYOUT", "NOTES_MAX_TOKENS",
+    "NOTES_MAX_VOCAB", "NOTES_MIN_COUNT", "PHENOTYPES", "PHENO_OPTIONS", "RESOURCES",
+    "SECTION_HEADER", "SPLITS", "SPLIT_FILE", "STAYS_COLUMNS", "TAB_COLUMNS", "TAB_WINDOW_HOURS",
+    "TASK_DIRS", "TASK_NAMES", "apply_normalizer", "augment_cxr", "build_findings", "build_ihm",
     "build_mimic", "build_pheno", "check_image_leakage", "default_cache_dir", "default_discretizer",
-    "default_resize", "fit_normalizer", "load_cxr_image", "load_discretizer_config",
-    "pair_images", "read_all_stays", "read_chexpert", "read_cxr_metadata", "read_cxr_split",
-    "read_listfiles", "save_normalizer",
+    "default_resize", "encode_tokens", "extract_hpi", "first_values", "fit_normalizer",
+    "fit_vocab", "load_cxr_image", "load_discretizer_config", "notes_file", "pair_images",
+    "read_all_stays", "read_chexpert", "read_cxr_metadata", "read_cxr_split",
+    "read_discharge_notes", "read_listfiles", "read_stay_columns", "save_normalizer",
+    "tab_features", "tokenize",
 ]

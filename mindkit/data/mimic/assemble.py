@@ -1,6 +1,7 @@
 """Turning a plan and its arrays into the :class:`~mindkit.data.base.MultimodalDataset`: the
 standardisation applied, one :class:`~mindkit.data.base.Split` per split, the modality specs
-and the card (source, licence, counts, everything dropped, pairing, preprocessing, caveats)."""
+(``ts``, ``cxr``, and the optional ``tab`` and ``notes``) and the card (source, licence, counts,
+everything dropped, pairing, preprocessing, caveats)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def _is_fake(*roots: Path | None) -> bool:
 
 
 def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, image_size,
-              max_hours, ts_counts, ehr, cxr) -> MultimodalDataset:
+              max_hours, ts_counts, ehr, cxr, added: dict | None = None,
+              notes_root: Path | None = None) -> MultimodalDataset:
     has_img = plan.cxr_index >= 0
     img_pos = np.cumsum(has_img) - 1
     uses_ts = x_ts is not None
@@ -28,7 +30,8 @@ def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, ima
         raise AssertionError("samples must be grouped by split")
     if uses_ts and norm is not None:
         apply_normalizer(x_ts, ts_len, norm)  # in place: the cache already holds the raw copy
-    fake = _is_fake(ehr, cxr)
+    added = added or {}
+    fake = _is_fake(ehr, cxr, notes_root)
     splits: dict[str, Split] = {}
     items: dict[str, dict[str, list[int]]] = {}
     counts: dict[str, dict] = {}
@@ -48,6 +51,11 @@ def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, ima
             cx[h, 0] = imgs[img_pos[sel[h]]].astype(np.float32) / 255.0
         inputs["cxr"] = torch.from_numpy(cx)
         present["cxr"] = torch.from_numpy(h.copy())
+        for m, ad in added.items():
+            inputs[m] = torch.from_numpy(np.ascontiguousarray(ad["x"][sel]))
+            present[m] = torch.from_numpy(ad["present"][sel].copy())
+            if "lengths" in ad:
+                lengths[m] = torch.from_numpy(ad["lengths"][sel].copy())
         splits[sname] = Split(inputs, present, torch.from_numpy(plan.y[sel].copy()),
                               torch.from_numpy(plan.ids[sel].copy()), lengths, sname)
         items[sname] = {}
@@ -58,6 +66,9 @@ def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, ima
                          "positives": [int(v) for v in plan.y[sel].sum(0)]}
         if mode != "image":
             counts[sname]["ts_only"] = int(k - h.sum())
+        for m, ad in added.items():
+            items[sname][m] = [int(i) for i in plan.ids[sel][ad["present"][sel]]]
+            counts[sname][f"with_{m}"] = int(ad["present"][sel].sum())
 
     modalities = {
         "cxr": ModalitySpec(
@@ -73,6 +84,27 @@ def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, ima
             description=f"{'FAKE ' if fake else ''}MIMIC-IV ICU time series: {t} hourly steps "
                         f"x {disc.n_features} features (mimic3-benchmarks discretiser; "
                         "card['features']['ts'])",
+        )
+    if "tab" in added:
+        tab = added["tab"]
+        modalities["tab"] = ModalitySpec(
+            "tab", "tabular", (len(tab["names"]),),
+            description=f"{'FAKE ' if fake else ''}stay-table columns "
+                        f"({', '.join(tab['prep']['columns']) or 'none'}) and the first value of "
+                        f"{len(tab['prep']['channels'])} time-series channels in the first "
+                        f"{tab['prep']['window_hours']} h: train-median imputation with "
+                        "missingness flags, one-hot categories, train standardisation "
+                        "(card['features']['tab'])",
+        )
+    if "notes" in added:
+        nt = added["notes"]
+        modalities["notes"] = ModalitySpec(
+            "notes", "tokens", (nt["prep"]["max_tokens"],), variable_length=True,
+            vocab_size=len(nt["vocab"]),
+            description=f"{'FAKE ' if fake else ''}history of present illness of the "
+                        "MIMIC-IV-Note discharge note (written at discharge), token ids "
+                        f"(0 = padding, 1 = unknown; vocabulary of {len(nt['vocab'])} fitted on "
+                        "train, card['vocab'])",
         )
     class_names = {"ihm": ["in-hospital mortality"], "pheno": list(PHENOTYPES),
                    "findings": list(FINDINGS)}[task]
@@ -120,6 +152,34 @@ def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, ima
             "Time series keep whole stays (max_hours=None).")
     if task != "findings":
         card["pairs"] = {int(s): int(i) for s, i in zip(plan.ids[has_img], used_idx)}
+    if added:
+        card["modalities"] = ["ts", "cxr", *added]
+    if "tab" in added:
+        card["features"]["tab"] = list(added["tab"]["names"])
+        card["preprocessing"]["tab"] = added["tab"]["prep"]
+        card["caveats"].append(
+            "tab: demographics are the stay table's columns as the extraction wrote them "
+            "(MedFuse on MIMIC-IV v1.0: age is anchor_age, the age in the patient's anchor "
+            "year, and ethnicity is the admissions table's field); first values are the "
+            "first hourly bin with a measurement in the first 48 h (the last value within "
+            "that hour), taken from the same discretised series as ts, so tab repeats "
+            "information that ts holds.")
+    if "notes" in added:
+        nt = added["notes"]
+        card["vocab"] = list(nt["vocab"])
+        card["preprocessing"]["notes"] = nt["prep"]
+        card["notes"] = {"counts": nt["counts"], "note_ids": nt["note_ids"],
+                         "notes_root": str(notes_root)}
+        card["source"] += (f"; MIMIC-IV-Note discharge notes ({nt['prep']['source']})")
+        card["caveats"].append(
+            "notes: discharge notes are written at discharge, after the outcome, so using "
+            "them to predict in-hospital mortality (or anything else about the stay) leaks "
+            "future information. Only the history of present illness is kept because it "
+            "describes the presentation at admission, but it is still written later, by "
+            "someone who knows how the stay ended, and patients who died may have shorter "
+            "or differently worded notes. Treat results with notes as optimistic.")
+        if not fake:
+            card["licence"] += "; MIMIC-IV-Note: PhysioNet Credentialed Health Data License 1.5.0"
     ds = MultimodalDataset(
         name=name,
         task="binary" if task == "ihm" else "multilabel",
@@ -128,7 +188,8 @@ def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, ima
         splits=splits,
         synthetic=fake,
         description=(f"{'FAKE tree (synthetic): ' if fake else ''}{card['task']}; "
-                     f"mode {mode!r}"),
+                     f"mode {mode!r}"
+                     + (f"; modalities {', '.join(card['modalities'])}" if added else "")),
         card=card,
         items=items,
     )

@@ -32,19 +32,35 @@ from mindkit.data.mimic.layout import (
     CHEXPERT_FILE,
     CXR_LAYOUT,
     DEFAULT_MAX_HOURS,
+    DEFAULT_MODALITIES,
     EHR_LAYOUT,
     FINDINGS,
     IHM_HOURS,
     META_FILE,
+    MODALITIES,
     MODES,
+    NOTES_MAX_TOKENS,
+    NOTES_MAX_VOCAB,
+    NOTES_MIN_COUNT,
     SPLIT_FILE,
     SPLITS,
+    TAB_COLUMNS,
+    TAB_WINDOW_HOURS,
     TASK_DIRS,
     TASK_NAMES,
     MimicDataWarning,
 )
+from mindkit.data.mimic.notes import _stay_notes, encode_tokens, fit_vocab, tokenize
 from mindkit.data.mimic.plan import _Plan, _plan_findings, _plan_stays
-from mindkit.data.mimic.tables import _require, _roots
+from mindkit.data.mimic.tab import _check_tab_options, first_values, tab_features
+from mindkit.data.mimic.tables import (
+    _notes_root,
+    _require,
+    _roots,
+    notes_file,
+    read_discharge_notes,
+    read_stay_columns,
+)
 from mindkit.data.registry import register_variant
 
 # --------------------------------------------------------------------------------------------
@@ -79,6 +95,114 @@ def _load_images(plan: _Plan, cxr_root: Path, image_size: int, resize: int, prog
 
 
 # --------------------------------------------------------------------------------------------
+# the optional modalities: tab (stay table + first values) and notes (HPI of the discharge note)
+
+def _check_modalities(value, task: str, mode: str) -> list[str]:
+    """``modalities`` as a list in :data:`MODALITIES` order (a comma-separated string is
+    split); ``ts`` and ``cxr`` are always built, ``tab`` and ``notes`` are optional."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    mods = [str(m) for m in value]
+    unknown = [m for m in mods if m not in MODALITIES]
+    if unknown or len(set(mods)) != len(mods):
+        raise ValueError(f"modalities must be distinct names from {MODALITIES}, got {value!r}")
+    if not {"ts", "cxr"} <= set(mods):
+        raise ValueError(
+            f"modalities {mods}: this reader always builds 'ts' and 'cxr' (the image root is "
+            "needed for pairing); list both and add 'tab' and/or 'notes', e.g. "
+            "modalities=('ts', 'cxr', 'tab', 'notes')")
+    extra = [m for m in mods if m not in DEFAULT_MODALITIES]
+    if extra and (task == "findings" or mode == "image"):
+        raise ValueError(f"modalities {extra} need the stays' time series: mode='image' and "
+                         "mimic_cxr_findings hold chest X-rays alone; use mode='all' or "
+                         "'paired', or drop them from modalities")
+    return [m for m in MODALITIES if m in mods]
+
+
+_TAB_FIX = ("pass tab_columns=[...] naming stay-table columns the file has (MedFuse's extraction "
+            "of MIMIC-IV v1.0 writes age, gender, ethnicity; MIMIC-IV 2.x calls ethnicity "
+            "'race'), or drop 'tab' from modalities")
+_NOTES_FIX = ("the 'notes' modality links a stay to its discharge note by subject_id and "
+              "hadm_id (MedFuse's all_stays.csv has both): re-run the extraction keeping "
+              "hadm_id, or drop 'notes' from modalities")
+
+
+def _read_extras(mods, plan: _Plan, ehr: Path, notes: Path | None, tab_cols: list[str],
+                 progress: bool, name: str) -> dict:
+    """What ``tab`` and ``notes`` read from files (cached with the entry): the stay-table
+    values of ``tab_cols`` per sample, and the HPI text and note id per sample."""
+    import pandas as pd
+
+    out: dict = {}
+    ids = plan.ids
+    if "tab" in mods:
+        st = read_stay_columns(ehr, tab_cols, _TAB_FIX).set_index("stay_id")
+        present = np.isin(ids, st.index.to_numpy()) if tab_cols else np.ones(len(ids), bool)
+        r = st.reindex(ids)
+        out["tab"] = {"present": present.tolist(),
+                      "columns": {c: r[c].fillna("").tolist() for c in tab_cols}}
+    if "notes" in mods:
+        st = read_stay_columns(ehr, ["subject_id", "hadm_id"], _NOTES_FIX)
+        st = st.assign(subject_id=pd.to_numeric(st["subject_id"], errors="coerce"),
+                       hadm_id=pd.to_numeric(st["hadm_id"], errors="coerce"))
+        r = st.set_index("stay_id").reindex(ids)
+        ok = r["subject_id"].notna() & r["hadm_id"].notna()
+        stays = pd.DataFrame({"subject_id": r["subject_id"].where(ok, -1).astype(np.int64),
+                              "hadm_id": r["hadm_id"].where(ok, -1).astype(np.int64)})
+        notes_df, read_counts = read_discharge_notes(
+            notes, set(stays.loc[ok.to_numpy(), "hadm_id"]), progress, name)
+        texts, note_ids, counts = _stay_notes(stays, notes_df)
+        out["notes"] = {"hpi": texts, "note_ids": note_ids, "counts": {**read_counts, **counts},
+                        "file": str(notes_file(notes))}
+    return out
+
+
+def _tab_modality(extras: dict, plan: _Plan, x_ts, ts_len, disc: Discretizer,
+                  tab_cols: list[str], tab_chans: list[str], standardize: bool) -> dict:
+    present = np.asarray(extras["tab"]["present"], dtype=bool)
+    first = first_values(x_ts, ts_len, disc, tab_chans)  # before the series are standardised
+    x, names, prep = tab_features(extras["tab"]["columns"], tab_cols, first, tab_chans,
+                                  (plan.split == 0) & present, standardize,
+                                  min(TAB_WINDOW_HOURS, x_ts.shape[1]))
+    x[~present] = 0.0
+    missing = {c: int(sum(v == "" for v, p in zip(extras["tab"]["columns"][c], present) if p))
+               for c in tab_cols}
+    missing.update({f"first {c}": int(np.isnan(first[present, k]).sum())
+                    for k, c in enumerate(tab_chans)})
+    prep["missing_values"] = missing
+    return {"x": x, "present": present, "names": names, "prep": prep}
+
+
+def _notes_modality(extras: dict, plan: _Plan, max_tokens: int, min_count: int,
+                    max_vocab: int | None) -> dict:
+    info = extras["notes"]
+    toks = [tokenize(t) if t else [] for t in info["hpi"]]
+    present = np.array([len(t) > 0 for t in toks], dtype=bool)
+    train = (plan.split == 0) & present
+    vocab = fit_vocab((t[:max_tokens] for t, k in zip(toks, train) if k), min_count, max_vocab)
+    ids, lengths = encode_tokens(toks, vocab, max_tokens)
+    counts = dict(info["counts"])
+    counts["stays_hpi_without_tokens"] = int(sum(bool(t) for t in info["hpi"]) - present.sum())
+    counts["stays_with_notes"] = int(present.sum())
+    counts["notes_truncated"] = int(sum(len(t) > max_tokens for t in toks))
+    unk = ids == 1
+    prep = {
+        "source": info["file"],
+        "section": "history of present illness (mindkit.data.mimic.notes.extract_hpi)",
+        "tokenizer": "lowercase; runs of letters, or numbers with an optional decimal part",
+        "max_tokens": max_tokens, "min_count": min_count, "max_vocab": max_vocab,
+        "vocab_size": len(vocab), "pad_id": 0, "unk_id": 1,
+        "fitted_on": {"train_notes": int(train.sum())},
+        "unk_share": {s: round(float(unk[(plan.split == k) & present].sum()
+                                     / max(1, lengths[(plan.split == k) & present].sum())), 4)
+                      for k, s in enumerate(SPLITS)},
+    }
+    note_ids = {int(i): n for i, n, p in zip(plan.ids, info["note_ids"], present) if p}
+    return {"x": ids, "lengths": lengths, "present": present, "vocab": vocab, "prep": prep,
+            "counts": counts, "note_ids": note_ids}
+
+
+# --------------------------------------------------------------------------------------------
 # the builder
 
 
@@ -104,6 +228,13 @@ def build_mimic(
     use_cache: bool = True,
     progress: bool = True,
     discretizer_config: str | os.PathLike | None = None,
+    modalities: Iterable[str] | str = DEFAULT_MODALITIES,
+    notes_root: str | os.PathLike | None = None,
+    tab_columns: Iterable[str] | str | None = None,
+    tab_channels: Iterable[str] | str | None = None,
+    notes_max_tokens: int = NOTES_MAX_TOKENS,
+    notes_min_count: int = NOTES_MIN_COUNT,
+    notes_max_vocab: int | None = NOTES_MAX_VOCAB,
 ) -> MultimodalDataset:
     """Build ``mimic_ihm`` (``task="ihm"``), ``mimic_pheno`` (``"pheno"``) or
     ``mimic_cxr_findings`` (``"findings"``); options as in the registered builders
@@ -137,9 +268,36 @@ def build_mimic(
     views = None if views is None else [str(v) for v in ([views] if isinstance(views, str)
                                                          else views)]
     seed = int(seed)
+    mods = _check_modalities(modalities, task, mode)
+    extra = [m for m in mods if m not in DEFAULT_MODALITIES]
+    unused = {"tab": [("tab_columns", tab_columns, None), ("tab_channels", tab_channels, None)],
+              "notes": [("notes_root", notes_root, None),
+                        ("notes_max_tokens", notes_max_tokens, NOTES_MAX_TOKENS),
+                        ("notes_min_count", notes_min_count, NOTES_MIN_COUNT),
+                        ("notes_max_vocab", notes_max_vocab, NOTES_MAX_VOCAB)]}
+    for m, opts in unused.items():
+        given = [k for k, v, d in opts if m not in mods and v != d]
+        if given:
+            raise ValueError(f"{given} given but {m!r} is not in modalities {mods}; add it, "
+                             "e.g. modalities=('ts', 'cxr', 'tab', 'notes')")
     ehr, cxr = _roots(ehr_root, cxr_root, need_ehr=task != "findings", need_cxr=True)
     disc = Discretizer(load_discretizer_config(discretizer_config)) if discretizer_config \
         else default_discretizer()
+    tab_cols = tab_chans = None
+    if "tab" in mods:
+        tab_cols, tab_chans = _check_tab_options(
+            TAB_COLUMNS if tab_columns is None else tab_columns, tab_channels, disc)
+    notes = None
+    if "notes" in mods:
+        notes_max_tokens, notes_min_count = int(notes_max_tokens), int(notes_min_count)
+        if notes_max_tokens < 1 or notes_min_count < 1:
+            raise ValueError(f"notes_max_tokens ({notes_max_tokens}) and notes_min_count "
+                             f"({notes_min_count}) must be >= 1")
+        if notes_max_vocab is not None:
+            notes_max_vocab = int(notes_max_vocab)
+            if notes_max_vocab < 1:
+                raise ValueError(f"notes_max_vocab must be >= 1 or None, got {notes_max_vocab}")
+        notes = _notes_root(notes_root)
     uses_ts = task != "findings" and mode != "image"
     if normalizer is not None and not (uses_ts and standardize):
         raise ValueError("normalizer is given but nothing is standardised (standardize=False, "
@@ -162,6 +320,8 @@ def build_mimic(
         raise FileNotFoundError(f"task folder {ehr / TASK_DIRS[task]} does not exist; expected "
                                 f"layout:\n{EHR_LAYOUT}")
     table_stats = [_stat(_require(p, "file", lay[p])) for p in tables]
+    if notes is not None:
+        table_stats.append(_stat(notes_file(notes)))
     config = dict(
         version=CACHE_VERSION, task=task, mode=mode, image_size=image_size, resize=resize,
         max_hours=max_hours, views=views, leakage=leakage, missing_images=missing_images,
@@ -170,6 +330,12 @@ def build_mimic(
         ehr_root=str(ehr) if ehr else None, cxr_root=str(cxr),
         discretizer=_hash(disc.config) if uses_ts else None,
     )
+    if extra:  # only then: the keys of entries without tab / notes stay as they were
+        config["modalities"] = mods
+        if "tab" in mods:
+            config["tab_columns"] = tab_cols
+        if "notes" in mods:
+            config["notes_root"] = str(notes)
     key = _hash({"config": config, "tables": table_stats})
     cache_root = (Path(cache_dir).expanduser() if cache_dir is not None
                   else default_cache_dir()) / "mimic"
@@ -178,10 +344,11 @@ def build_mimic(
 
     plan = x_ts = ts_len = imgs = stored_norm = None
     ts_counts: dict[str, int] = {}
-    cached = _read_cache(entry, ehr, cxr, n_labels, uses_ts) if use_cache else None
+    extras: dict = {}
+    cached = _read_cache(entry, ehr, cxr, n_labels, uses_ts, bool(extra)) if use_cache else None
     hit = cached is not None
     if hit:
-        plan, x_ts, ts_len, imgs, ts_counts, stored_norm = cached
+        plan, x_ts, ts_len, imgs, ts_counts, stored_norm, extras = cached
     else:
         if task == "findings":
             plan = _plan_findings(ehr, cxr, views, leakage, missing_images, uncertain,
@@ -195,6 +362,8 @@ def build_mimic(
             x_ts, ts_len, ts_counts = _discretize_all(plan, ehr, disc, t_max, bad_values,
                                                       progress, name)
         imgs = _load_images(plan, cxr, image_size, resize, progress, name)
+        if extra:
+            extras = _read_extras(mods, plan, ehr, notes, tab_cols, progress, name)
 
     # ---- standardisation (fitted on train, saved with the cache, reused)
     norm = None
@@ -213,10 +382,20 @@ def build_mimic(
 
     if not hit and use_cache:
         _write_cache(entry, plan, ehr, cxr, x_ts, ts_len, imgs, ts_counts,
-                     norm if norm is not None and user_norm is None else None, config)
+                     norm if norm is not None and user_norm is None else None, config,
+                     extras if extra else None)
+
+    # ---- tab and notes (fitted on train, from the cached raw values)
+    added: dict[str, dict] = {}
+    if "tab" in mods:
+        added["tab"] = _tab_modality(extras, plan, x_ts, ts_len, disc, tab_cols, tab_chans,
+                                     bool(standardize))
+    if "notes" in mods:
+        added["notes"] = _notes_modality(extras, plan, notes_max_tokens, notes_min_count,
+                                         notes_max_vocab)
 
     ds = _assemble(task, name, mode, plan, x_ts, ts_len, imgs, norm, disc, image_size,
-                   max_hours, ts_counts, ehr, cxr)
+                   max_hours, ts_counts, ehr, cxr, added, notes)
     ds.options = dict(
         ehr_root=str(ehr) if ehr else None, cxr_root=str(cxr), mode=mode,
         image_size=image_size, resize=resize, views=views, standardize=bool(standardize),
@@ -225,6 +404,13 @@ def build_mimic(
     )
     if task == "pheno":
         ds.options["max_hours"] = max_hours
+    if extra:
+        ds.options["modalities"] = mods
+    if "tab" in mods:
+        ds.options.update(tab_columns=tab_cols, tab_channels=tab_chans)
+    if "notes" in mods:
+        ds.options.update(notes_root=str(notes), notes_max_tokens=notes_max_tokens,
+                          notes_min_count=notes_min_count, notes_max_vocab=notes_max_vocab)
     if task == "findings":
         for k in ("mode", "standardize", "bad_values"):
             ds.options.pop(k)
@@ -273,9 +459,27 @@ _IHM_DOC = """MIMIC-IV in-hospital mortality (binary) from the first 48 h, with 
         bad_values: ``"raise"`` on an unparseable cell, or ``"drop"`` it (counted).
         max_samples: at most this many samples per split (seeded with ``seed``), for quick
             runs; drawn before any file is read.
+        modalities: ``("ts", "cxr")`` (default), plus ``"tab"`` and/or ``"notes"`` (a list or
+            a comma-separated string; not with ``mode="image"``).
+        notes_root: MIMIC-IV-Note root for ``notes`` (default ``$MINDKIT_MIMIC_NOTE``); layout
+            in :data:`NOTES_LAYOUT` (``note/discharge.csv.gz``).
+        tab_columns: stay-table columns for ``tab`` (default ``age, gender, ethnicity``;
+            numeric or categorical by their values; ids and outcome columns refused).
+        tab_channels: time-series channels whose first value in the first 48 h joins ``tab``
+            (default: the 12 continuous channels; ``()``: none).
+        notes_max_tokens: tokens kept per note (default 300).
+        notes_min_count, notes_max_vocab: a word enters the vocabulary fitted on the train
+            notes if seen at least this often (default 2); at most this many words (default
+            20,000; None: no limit).
         cache_dir: cache folder (default ``$MINDKIT_CACHE`` or ``data/cache/``);
             ``use_cache=False`` neither reads nor writes it.
         progress: tqdm bars during the first (uncached) load.
+
+    ``tab``: imputed with train medians and flagged, categories one-hot over the train values,
+    standardised with train statistics (with ``standardize``). ``notes``: the history of present
+    illness of the discharge note, as token ids (0 padding, 1 unknown); discharge notes are
+    written at discharge, so they leak information from after the 48 h window (see the card's
+    caveats). Details in :mod:`mindkit.data.mimic`.
     """
 
 _PHENO_DOC = """MIMIC-IV phenotyping (25 labels) over the ICU stay, with the paired chest X-ray.
@@ -284,7 +488,10 @@ _PHENO_DOC = """MIMIC-IV phenotyping (25 labels) over the ICU stay, with the pai
     (default 48; ``None`` keeps whole stays, so T is the longest stay: on the real data that is
     thousands of hours and tens of GB, so prefer a cap such as 96 or 168);
     ``lengths["ts"]`` holds each stay's (capped) length.
-    Images are paired over the whole stay ``[intime, outtime]``.
+    Images are paired over the whole stay ``[intime, outtime]``. With ``tab``, first values
+    come from the first 48 h (or ``max_hours`` when smaller); with ``notes``, the discharge
+    note is written when the discharge diagnoses behind the labels are known, so even its
+    history of present illness may name them.
     """
 
 _FINDINGS_DOC = """MIMIC-CXR images with the 14 CheXpert findings (multilabel), to pre-train image
@@ -300,7 +507,8 @@ _FINDINGS_DOC = """MIMIC-CXR images with the 14 CheXpert findings (multilabel), 
 # the options each dataset takes, in this order (their defaults: build_mimic's signature)
 IHM_OPTIONS = ("ehr_root", "cxr_root", "mode", "image_size", "resize", "views", "standardize",
                "normalizer", "leakage", "missing_images", "bad_values", "max_samples", "seed",
-               "cache_dir", "use_cache", "progress")
+               "modalities", "notes_root", "tab_columns", "tab_channels", "notes_max_tokens",
+               "notes_min_count", "notes_max_vocab", "cache_dir", "use_cache", "progress")
 PHENO_OPTIONS = (*IHM_OPTIONS[:3], "max_hours", *IHM_OPTIONS[3:])
 FINDINGS_OPTIONS = ("cxr_root", "ehr_root", "image_size", "resize", "views", "uncertain",
                     "leakage", "missing_images", "max_samples", "seed", "cache_dir", "use_cache",

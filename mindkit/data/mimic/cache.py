@@ -1,7 +1,8 @@
 """The loader's cache: one folder per dataset configuration under ``cache_dir/mimic/``, holding
 the plan (which samples, which files), the discretised unstandardised series, the uint8 images,
-the fitted normaliser and the size and mtime of every file used (see :mod:`mindkit.data.mimic`,
-**Cache**)."""
+the fitted normaliser, what the ``tab`` and ``notes`` modalities read (``extras.json``: the
+stay-table values and the HPI texts, when asked for) and the size and mtime of every file used
+(see :mod:`mindkit.data.mimic`, **Cache**)."""
 
 from __future__ import annotations
 
@@ -60,10 +61,14 @@ def _stats_match(root: Path | None, rel: list[str], stats: list) -> bool:
     return True
 
 
-def _read_cache(entry: Path, ehr: Path | None, cxr: Path, n_labels: int, uses_ts: bool):
-    """The cached ``(plan, x_ts, ts_len, imgs, ts_counts, normalizer)`` of ``entry``, or None
-    when there is no entry or a time-series or image file it used has changed since."""
+def _read_cache(entry: Path, ehr: Path | None, cxr: Path, n_labels: int, uses_ts: bool,
+                extras: bool = False):
+    """The cached ``(plan, x_ts, ts_len, imgs, ts_counts, normalizer, extras)`` of ``entry``,
+    or None when there is no entry, a time-series or image file it used has changed since, or
+    ``extras`` are wanted and the entry has none."""
     if not (entry / "manifest.json").is_file():
+        return None
+    if extras and not (entry / "extras.json").is_file():
         return None
     man = json.loads((entry / "manifest.json").read_text())
     cand = _Plan.from_json(man["plan"], n_labels)
@@ -76,11 +81,12 @@ def _read_cache(entry: Path, ehr: Path | None, cxr: Path, n_labels: int, uses_ts
         x_ts = np.load(entry / "ts.npy")
         ts_len = np.load(entry / "ts_len.npy")
     imgs = np.load(entry / "cxr.npy")
-    return cand, x_ts, ts_len, imgs, man["ts_counts"], man.get("normalizer")
+    more = json.loads((entry / "extras.json").read_text()) if extras else {}
+    return cand, x_ts, ts_len, imgs, man["ts_counts"], man.get("normalizer"), more
 
 
 def _write_cache(entry: Path, plan: _Plan, ehr, cxr, x_ts, ts_len, imgs, ts_counts, norm,
-                 config) -> None:
+                 config, extras: dict | None = None) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))
     try:
@@ -88,6 +94,8 @@ def _write_cache(entry: Path, plan: _Plan, ehr, cxr, x_ts, ts_len, imgs, ts_coun
             np.save(tmp / "ts.npy", x_ts)
             np.save(tmp / "ts_len.npy", ts_len)
         np.save(tmp / "cxr.npy", imgs)
+        if extras is not None:
+            (tmp / "extras.json").write_text(json.dumps(extras))
         manifest = {
             "config": config,
             "plan": plan.to_json(),

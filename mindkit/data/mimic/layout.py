@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ENV_EHR, ENV_CXR, ENV_CACHE = "MINDKIT_MIMIC_EHR", "MINDKIT_MIMIC_CXR", "MINDKIT_CACHE"
+ENV_NOTE = "MINDKIT_MIMIC_NOTE"
 FAKE_MARKER = "FAKE_MIMIC.json"  # written by mimic_fake into every fake root
 CACHE_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -66,6 +67,8 @@ FINDINGS = [
 EHR_LAYOUT = """\
 <ehr_root>/                                   (e.g. mimic-iv-extracted/)
   root/all_stays.csv                          subject_id, stay_id, intime, outtime, ...
+                                              (+ hadm_id for 'notes'; the tab_columns, by
+                                              default age, gender, ethnicity, for 'tab')
   in-hospital-mortality/{train,val,test}_listfile.csv    stay,period_length,stay_id,y_true
   in-hospital-mortality/{train,test}/<subject>_episode<k>_timeseries.csv
   phenotyping/{train,val,test}_listfile.csv              stay,period_length,stay_id,<25 labels>
@@ -80,11 +83,39 @@ CXR_LAYOUT = """\
   mimic-cxr-ehr-split.csv                     dicom_id, study_id, subject_id, split
   **/<dicom_id>.jpg                           anywhere below the root (commonly resized/)"""
 
+NOTES_LAYOUT = """\
+<notes_root>/                                 (e.g. mimic-iv-note/2.2/: MIMIC-IV-Note 2.2)
+  note/discharge.csv.gz (or discharge.csv)    note_id, subject_id, hadm_id, note_type,
+                                              note_seq, charttime, storetime, text
+  (the published MIMIC-IV-Note layout; notes_root may also be the note/ folder itself.
+  Only the discharge notes are read, and of their columns note_id, subject_id, hadm_id,
+  note_seq, text; a note belongs to the stay of <ehr_root>/root/all_stays.csv with the same
+  subject_id and hadm_id)"""
+
 META_FILE = "mimic-cxr-2.0.0-metadata.csv"
 CHEXPERT_FILE = "mimic-cxr-2.0.0-chexpert.csv"
 SPLIT_FILE = "mimic-cxr-ehr-split.csv"
 META_COLUMNS = ["dicom_id", "subject_id", "study_id", "ViewPosition", "StudyDate", "StudyTime"]
 STAYS_COLUMNS = ["subject_id", "stay_id", "intime", "outtime"]
+
+# the optional modalities (issue 11): ``tab`` (stay-table demographics + first values of the
+# time series) and ``notes`` (the history of present illness of the discharge note)
+MODALITIES = ("ts", "cxr", "tab", "notes")
+DEFAULT_MODALITIES = ("ts", "cxr")
+# the first that exists is read (the last two: notes_root pointing at the note/ folder itself)
+NOTES_FILES = ("note/discharge.csv.gz", "note/discharge.csv", "discharge.csv.gz",
+               "discharge.csv")
+NOTES_COLUMNS = ["note_id", "subject_id", "hadm_id", "note_seq", "text"]
+NOTES_MAX_TOKENS = 300  # the authors' truncation length
+NOTES_MIN_COUNT = 2  # a word enters the vocabulary if seen at least this often in train notes
+NOTES_MAX_VOCAB = 20_000  # words kept at most (besides <pad> and <unk>)
+TAB_COLUMNS = ("age", "gender", "ethnicity")  # MedFuse's all_stays.csv (MIMIC-IV v1.0 names)
+TAB_WINDOW_HOURS = 48  # first values are taken from the first 48 h of the series
+# stay-table columns refused as tab features: identifiers, and what is only known at (or
+# after) the end of the stay, which would leak the outcome
+ID_COLUMNS = ("subject_id", "hadm_id", "stay_id")
+LEAKY_STAY_COLUMNS = ("outtime", "los", "dischtime", "deathtime", "dod", "mortality",
+                      "mortality_inunit", "mortality_inhospital")
 
 
 class MimicDataWarning(UserWarning):

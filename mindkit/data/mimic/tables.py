@@ -16,10 +16,14 @@ from mindkit.data.mimic.layout import (
     EHR_LAYOUT,
     ENV_CXR,
     ENV_EHR,
+    ENV_NOTE,
     FINDINGS,
     IHM_HOURS,
     META_COLUMNS,
     META_FILE,
+    NOTES_COLUMNS,
+    NOTES_FILES,
+    NOTES_LAYOUT,
     PHENOTYPES,
     SPLIT_FILE,
     SPLITS,
@@ -49,6 +53,37 @@ def _roots(ehr_root, cxr_root, need_ehr: bool, need_cxr: bool) -> tuple[Path | N
 
     return (one(ehr_root, ENV_EHR, "MIMIC-IV time-series", EHR_LAYOUT, need_ehr),
             one(cxr_root, ENV_CXR, "MIMIC-CXR", CXR_LAYOUT, need_cxr))
+
+
+def _notes_root(notes_root) -> Path:
+    """The MIMIC-IV-Note root: ``notes_root`` or ``$MINDKIT_MIMIC_NOTE``, an existing folder."""
+    value = notes_root if notes_root is not None else os.environ.get(ENV_NOTE)
+    if value is None or str(value) == "":
+        raise FileNotFoundError(
+            "the 'notes' modality needs the MIMIC-IV-Note root: pass notes_root=... or set the "
+            f"environment variable {ENV_NOTE} to a folder laid out as:\n{NOTES_LAYOUT}\n(or drop "
+            "'notes' from modalities)"
+        )
+    p = Path(value).expanduser().resolve()
+    if not p.is_dir():
+        raise FileNotFoundError(f"notes root {p} does not exist or is not a folder; expected a "
+                                f"folder laid out as:\n{NOTES_LAYOUT}")
+    return p
+
+
+def notes_file(notes_root: Path) -> Path:
+    """``note/discharge.csv.gz`` below ``notes_root`` (or ``note/discharge.csv``, or either
+    directly in ``notes_root`` when it is the ``note/`` folder), or an error naming the file
+    and what would fix it."""
+    for rel in NOTES_FILES:
+        if (notes_root / rel).is_file():
+            return notes_root / rel
+    raise FileNotFoundError(
+        f"notes root {notes_root} has no {NOTES_FILES[0]} (nor {NOTES_FILES[1]}, nor either "
+        "directly in it): pass "
+        "notes_root=... pointing at your copy of MIMIC-IV-Note 2.2 (the folder that holds "
+        f"note/), or drop 'notes' from modalities; expected layout:\n{NOTES_LAYOUT}"
+    )
 
 
 def _require(path: Path, what: str, layout: str) -> Path:
@@ -242,3 +277,72 @@ def read_chexpert(cxr_root: Path, uncertain: str = "zero") -> "pd.DataFrame":
         v = v.fillna(0)
         out[c] = np.where(v == -1, 1.0 if uncertain == "one" else 0.0, v).astype(np.float32)
     return out.drop_duplicates("study_id", keep="first")
+
+
+def read_stay_columns(ehr_root: Path, columns: list[str], fix: str) -> "pd.DataFrame":
+    """``stay_id`` (int) and ``columns`` (text, ``""`` where empty) of ``root/all_stays.csv``,
+    one row per stay (the first row of a repeated stay). A missing column raises an error
+    naming it, the file, the columns found and ``fix`` (what the caller can do about it)."""
+    path = _require(ehr_root / "root" / "all_stays.csv", "stay table", EHR_LAYOUT)
+    df = _read_table(path, ["stay_id"], EHR_LAYOUT, dtype=str)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing} (found {list(df.columns)}); "
+                         f"{fix}")
+    out = df[list(dict.fromkeys(columns))].fillna("").astype(str)
+    out = out.apply(lambda c: c.str.strip())
+    out.insert(0, "stay_id", _int_column(df, "stay_id", path))
+    return out.drop_duplicates("stay_id", keep="first").reset_index(drop=True)
+
+
+def read_discharge_notes(notes_root: Path, hadm_ids, progress: bool = False,
+                         label: str = "") -> tuple["pd.DataFrame", dict[str, int]]:
+    """The discharge notes of the admissions ``hadm_ids``: ``note_id, subject_id, hadm_id,
+    note_seq, text`` (ids as int64, ``note_seq`` as float, missing last), read in chunks so that
+    only these admissions' notes are held. Also returns counts: ``notes_read`` (rows in the
+    file), ``notes_kept`` and ``notes_without_ids`` (rows whose subject_id or hadm_id is not
+    an integer, skipped)."""
+    import sys
+
+    import pandas as pd
+
+    from mindkit.common import progress as progress_bar
+
+    path = notes_file(notes_root)
+    try:
+        header = [str(c).strip() for c in pd.read_csv(path, nrows=0).columns]
+    except (pd.errors.EmptyDataError, EOFError, OSError) as e:
+        raise ValueError(f"{path} cannot be read as a (gzipped) CSV ({e}); expected columns "
+                         f"{NOTES_COLUMNS}:\n{NOTES_LAYOUT}") from None
+    missing = [c for c in NOTES_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; expected columns {NOTES_COLUMNS} "
+                         f"(found {header}); is this MIMIC-IV-Note's discharge.csv(.gz)? "
+                         f"layout:\n{NOTES_LAYOUT}")
+    wanted = set(int(h) for h in hadm_ids)
+    counts = {"notes_read": 0, "notes_kept": 0, "notes_without_ids": 0}
+    frames = []
+    reader = pd.read_csv(path, usecols=lambda c: str(c).strip() in NOTES_COLUMNS,
+                         dtype=str, keep_default_na=False, chunksize=20_000)
+    for chunk in progress_bar(reader, f"{label}: reading discharge notes", progress,
+                              leave=False, mininterval=0.5, file=sys.stderr):
+        chunk.columns = [str(c).strip() for c in chunk.columns]
+        counts["notes_read"] += len(chunk)
+        subj = pd.to_numeric(chunk["subject_id"], errors="coerce")
+        hadm = pd.to_numeric(chunk["hadm_id"], errors="coerce")
+        ok = subj.notna() & hadm.notna()
+        counts["notes_without_ids"] += int((~ok).sum())
+        keep = ok & hadm.isin(wanted)
+        if keep.any():
+            frames.append(pd.DataFrame({
+                "note_id": chunk.loc[keep, "note_id"].astype(str).str.strip(),
+                "subject_id": subj[keep].astype(np.int64),
+                "hadm_id": hadm[keep].astype(np.int64),
+                "note_seq": pd.to_numeric(chunk.loc[keep, "note_seq"], errors="coerce"),
+                "text": chunk.loc[keep, "text"].astype(str),
+            }))
+    cols = ["note_id", "subject_id", "hadm_id", "note_seq", "text"]
+    out = (pd.concat(frames, ignore_index=True) if frames
+           else pd.DataFrame({c: pd.Series(dtype=object) for c in cols}))
+    counts["notes_kept"] = int(len(out))
+    return out, counts
