@@ -149,12 +149,24 @@ def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = No
     method = build_method(name, ctx)
     hist = fit_method(method, ctx.dataset, ctx.config, checkpoint, callbacks, ctx.progress,
                       desc=name)
+    gm_log = None
+    if method.gradmod is not None:  # per-step rho and coefficients, kept beside the checkpoint
+        gm_log = method.gradmod.frame()
+        if checkpoint is not None:
+            gm_log.to_csv(gm_log_path(checkpoint), index=False)
     return method.student, {
+        "gm_log": gm_log,
         "method": method, "settings": method.settings(),
         "params": method.deployed_parameters(), "extra_params": method.extra_parameters(),
         "best_epoch": hist.best_epoch, "val_score": hist.best_score,
         "epochs_run": len(hist.records), "still_improving": hist.still_improving,
         "cache_s": getattr(method, "cache_s", 0.0), "history": hist}
+
+
+def gm_log_path(checkpoint: str | Path) -> Path:
+    """Where a gradient-modulated run's per-step log is kept: ``<checkpoint>.gm.csv``."""
+    p = Path(checkpoint)
+    return p.with_name(p.name.removesuffix(".pt") + ".gm.csv")
 
 
 def register(name: str, doc: str):
@@ -255,7 +267,7 @@ def _fusion_variant(fusion: str, kd: bool):
     return fn
 
 
-for _f in ("late", "attention"):
+for _f in ("late", "attention", "bottleneck"):
     register(f"mind_{_f}", f"MIND with {_f} fusion for the multimodal head.")(
         _fusion_variant(_f, True))
     register(f"no_kd_{_f}", f"The no-KD multi-head student with {_f} fusion.")(
@@ -333,6 +345,14 @@ def _self_kd(bottleneck: bool, kd: bool, gm: str | None):
     return fn
 
 
+TEACHER_FREE: set[str] = set()  # methods that train without teacher networks
+
+
+def needs_teachers(name: str) -> bool:
+    """Whether method ``name`` (optionally ``base@settings``) distils from trained teachers."""
+    return parse_method(name)[0] not in TEACHER_FREE
+
+
 for _name, _pb, _kd, _gm, _doc in [
     ("pb_kd_gm", True, True, "ogm", "Pooled-bottleneck fusion + KD for missing modalities + "
      "OGM-GE gradient modulation (score ratios, each modality against the mean of the others)."),
@@ -347,7 +367,8 @@ for _name, _pb, _kd, _gm, _doc in [
      "presence flags) + KD + gradient modulation (the 'without PB' ablation)."),
 ]:
     register(_name, _doc)(_self_kd(_pb, _kd, _gm))
+    TEACHER_FREE.add(_name)
 
 
-__all__ = ["GRID_KEYS", "METHODS", "MethodContext", "build_method", "parse_method", "register",
-           "run_method"]
+__all__ = ["GRID_KEYS", "METHODS", "TEACHER_FREE", "MethodContext", "build_method",
+           "gm_log_path", "needs_teachers", "parse_method", "register", "run_method"]

@@ -16,8 +16,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
+
 from mindkit.data.scarcity import paired_count, with_paired_share
-from mindkit.distill.methods import MethodContext, build_method, run_method
+from mindkit.distill.methods import (
+    MethodContext,
+    build_method,
+    gm_log_path,
+    needs_teachers,
+    run_method,
+)
 from mindkit.distill.recipes import load_teacher_nets
 from mindkit.evaluate.heads import evaluate_student
 from mindkit.models.build import model_config
@@ -76,7 +84,9 @@ def load_or_train(name: str, ctx: MethodContext, search: Sequence[str | Path] = 
             except StaleStateError as err:
                 why = str(err)
             else:
+                gm = gm_log_path(path)
                 return model, {"source": str(path), "settings": meta.get("settings", {}),
+                               "gm_log": pd.read_csv(gm) if gm.exists() else None,
                                "params": sum(p.numel() for p in model.parameters()),
                                "best_epoch": meta.get("best_epoch"),
                                "val_score": meta.get("best_val_score"),
@@ -128,7 +138,8 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     stages = ["03"] + (["04"] if stage != "04" else [])
     t_dirs = ([run_dir / "teachers"] if mine else []) + [
         run_dir / st / f"seed{seed}" / "teachers" for st in stages] + [own / "teachers"]
-    found = find_teachers(ds, teacher_sizes, t_dirs)
+    found = (find_teachers(ds, teacher_sizes, t_dirs) if any(map(needs_teachers, methods))
+             else ({}, {}, None))  # e.g. the pooled-bottleneck methods distil from themselves
     if found is None:
         cfg = replace(teacher_config or TrainConfig(), seed=seed)
         nets, rows = train_teachers(ds, teacher_sizes, config=cfg, out_dir=own / "teachers",

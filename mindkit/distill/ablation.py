@@ -1,0 +1,171 @@
+"""Notebook 06's study: methods trained per seed, scored under every availability pattern,
+compared pairwise with a reference, with the gradient-modulation logs kept for the curves.
+
+:func:`availability_study` trains (or reuses, :func:`mindkit.distill.suite.models_for_seed`) each
+method for each seed, scores every method on the same test samples (those with every modality)
+under each availability pattern (:mod:`mindkit.evaluate.availability`), and returns tidy records:
+per-seed scores with bootstrap CIs, per-seed paired differences against ``reference``, the same
+differences pooled over seeds, and for methods that modulate gradients their per-step log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from mindkit.distill.methods import parse_method
+from mindkit.distill.suite import models_for_seed
+from mindkit.evaluate.availability import (
+    availability_differences,
+    availability_scores,
+    pooled_availability_differences,
+)
+from mindkit.evaluate.metrics import primary_metric
+from mindkit.train.trainer import TrainConfig
+
+# the pooled-bottleneck paper's ablation: the full method and one component removed at a time
+ABLATION = {"pb_kd_gm": "full (PB + KD + GM)", "concat_kd_gm": "without PB (concatenation)",
+            "pb_gm": "without KD", "pb_kd": "without GM"}
+
+
+@dataclass
+class StudyResult:
+    records: list[dict] = field(default_factory=list)  # per seed, method, pattern, metric
+    differences: list[dict] = field(default_factory=list)  # per seed: reference - other
+    pooled: list[dict] = field(default_factory=list)  # over seeds: reference - other
+    runs: list[dict] = field(default_factory=list)  # one row per trained or reused model
+    gm_logs: pd.DataFrame | None = None  # per-step rho and coefficients (seed, method, step...)
+    datasets: dict = field(default_factory=dict)  # seed -> the dataset it used
+
+
+def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int],
+                       run_dir: str | Path, reference: str = "pb_kd_gm",
+                       compare_to: dict[str, Sequence[str]] | None = None,
+                       dataset_options: dict | None = None, max_per_split: int | None = None,
+                       teacher_sizes: Sequence[str] = ("xs", "s", "m"),
+                       teacher_config: TrainConfig | None = None,
+                       student_config: TrainConfig | None = None, n_boot: int = 1000,
+                       run_seed: int | None = None, progress: bool = True,
+                       **context) -> StudyResult:
+    """Train/reuse ``methods`` for each seed and score them under every availability pattern.
+
+    ``compare_to`` maps a reference method to the methods it is compared with (paired, per
+    pattern); default ``{reference: the other methods}``. Models are saved under
+    ``run_dir/06/seed<k>`` (teachers, where a method needs them, are reused from notebooks
+    01/03/04 of the same run). ``context`` sets :class:`~mindkit.distill.methods.MethodContext`
+    fields (``gm_alpha``, ``bn_absent``...)."""
+    for m in methods:
+        parse_method(m)  # fail before any training on an unknown name
+    compare_to = dict(compare_to or {reference: [m for m in methods if m != reference]})
+    for ref, others in compare_to.items():
+        unknown = [m for m in [ref, *others] if m not in methods]
+        if unknown:
+            raise ValueError(f"comparisons name methods {unknown} that are not in {list(methods)}")
+    out = StudyResult()
+    per_seed, logs = [], []
+    for seed in seeds:
+        sm = models_for_seed(dataset, seed, methods, run_dir, run_seed=run_seed,
+                             dataset_options=dataset_options, max_per_split=max_per_split,
+                             teacher_sizes=teacher_sizes, teacher_config=teacher_config,
+                             student_config=student_config, progress=progress, stage="06",
+                             **context)
+        ds = sm.dataset
+        out.datasets[seed] = ds
+        fields = {"dataset": ds.display_name, "seed": seed}
+        res = availability_scores(sm.students, ds["test"], ds.task, n_boot=n_boot,
+                                  boot_seed=seed, **fields)
+        out.records += res.records
+        for ref, others in compare_to.items():
+            out.differences += availability_differences(res, ref, others, n_boot=n_boot,
+                                                        boot_seed=seed, **fields, split="test")
+        per_seed.append(res)
+        for name in methods:
+            info = sm.info[name]
+            out.runs.append({"seed": seed, "method": name, "params": info.get("params"),
+                             "best_epoch": info.get("best_epoch"),
+                             "val_score": info.get("val_score"),
+                             "epochs_run": info.get("epochs_run"),
+                             "still_improving": info.get("still_improving"),
+                             "source": info.get("source"), **info.get("settings", {})})
+            gm = info.get("gm_log")
+            if gm is not None and len(gm):
+                logs.append(gm.assign(seed=seed, method=name))
+    metric = primary_metric(per_seed[0].task)
+    name = per_seed[0].records[0]["dataset"] if per_seed[0].records else dataset
+    for ref, others in compare_to.items():
+        out.pooled += pooled_availability_differences(per_seed, ref, others, metric,
+                                                      n_boot=n_boot, dataset=name,
+                                                      seeds=",".join(map(str, seeds)),
+                                                      split="test")
+    out.gm_logs = pd.concat(logs, ignore_index=True) if logs else None
+    return out
+
+
+def ablation_table(records, metric: str, methods: Sequence[str] | None = None,
+                   labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Methods x availability patterns: the mean over seeds of ``metric`` with its across-seed
+    t-interval, as ``"0.812 [0.790, 0.834]"`` strings (one seed: the value alone)."""
+    from mindkit.evaluate.aggregate import seed_aggregate
+    from mindkit.evaluate.availability import availability_patterns
+
+    df = pd.DataFrame(list(records))
+    df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
+    if df.empty:
+        raise ValueError(f"no availability records for metric {metric!r}")
+    agg = seed_aggregate(df, by=["method", "pattern"])
+    order = list(methods or dict.fromkeys(df["method"]))
+    mods = sorted({m for p in df["pattern"] for m in p.split("+")})
+    pats = [p for p in availability_patterns(mods) if p in set(df["pattern"])]
+
+    def cell(r):
+        if r["n_seeds"] > 1:
+            return f"{r['mean']:.3f} [{r['seed_ci_low']:.3f}, {r['seed_ci_high']:.3f}]"
+        return f"{r['mean']:.3f}"
+
+    agg["cell"] = agg.apply(cell, axis=1)
+    table = agg.pivot(index="method", columns="pattern", values="cell")
+    table = table.reindex(index=[m for m in order if m in table.index], columns=pats)
+    if labels:
+        table.index = [labels.get(m, m) for m in table.index]
+    return table
+
+
+def difference_table(pooled, metric: str, labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Pooled paired differences (reference - other) per pattern, as ``"+0.012 [-0.004, 0.027]
+    p=0.93"`` strings (``p``: share of resamples favouring the reference)."""
+    df = pd.DataFrame(list(pooled))
+    df = df[df["metric"] == metric]
+    if df.empty:
+        raise ValueError(f"no pooled differences for metric {metric!r}")
+    df = df.assign(cell=[f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}] p={p:.2f}" for v, lo, hi, p in
+                         zip(df["value"], df["ci_low"], df["ci_high"], df["p_a_better"])],
+                   row=[f"{a} - {labels.get(b, b) if labels else b}" for a, b in
+                        zip(df["method_a"], df["method_b"])])
+    pats = list(dict.fromkeys(df["pattern"]))
+    return df.pivot(index="row", columns="pattern", values="cell").reindex(
+        index=list(dict.fromkeys(df["row"])), columns=pats)
+
+
+def verdicts(pooled, metric: str, labels: dict[str, str] | None = None) -> list[str]:
+    """One plain sentence per comparison: on how many patterns the reference is better with a
+    CI above 0, worse with a CI below 0, or not distinguishable."""
+    df = pd.DataFrame(list(pooled))
+    df = df[df["metric"] == metric]
+    out = []
+    for (a, b), g in df.groupby(["method_a", "method_b"], sort=False):
+        better = int((g["ci_low"] > 0).sum())
+        worse = int((g["ci_high"] < 0).sum())
+        same = len(g) - better - worse
+        name = labels.get(b, b) if labels else b
+        out.append(f"{a} vs {name}: {a} better on {better}, worse on {worse}, no clear "
+                   f"difference on {same} of {len(g)} availability patterns ({metric}, pooled "
+                   f"paired bootstrap over seeds, 95% CI); mean difference "
+                   f"{g['value'].mean():+.3f}.")
+    return out
+
+
+__all__ = ["ABLATION", "StudyResult", "ablation_table", "availability_study", "difference_table",
+           "verdicts"]
