@@ -18,7 +18,7 @@ from pathlib import Path
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
 NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "05_explain",
-                      "08_sweep_analysis")
+                      "06_bottleneck_gm", "08_sweep_analysis")
 
 
 def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR
@@ -36,10 +36,12 @@ def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: P
     return out
 
 
-# records that are points of a curve or summaries, not a model's plain test score: notebook 04
-# writes them (its own CSVs and figures show them); the results table leaves them out
+# records that are points of a curve, summaries or differences, not a model's plain test score:
+# notebooks 04 and 06 write them (their own tables and figures show them); the results table
+# leaves them out
 CURVE_STATISTICS = ("robustness_curve", "scarcity_curve", "robustness_auc", "robustness_drop",
-                    "effective_robustness", "auc_difference", "profile")
+                    "effective_robustness", "auc_difference", "profile", "availability",
+                    "availability_difference", "availability_difference_pooled")
 
 
 def results_table(run_dir: Path):

@@ -98,7 +98,7 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
     for ref, others in compare_to.items():
         out.pooled += pooled_availability_differences(per_seed, ref, others, metric,
                                                       n_boot=n_boot, dataset=name,
-                                                      seeds=",".join(map(str, seeds)),
+                                                      seed=",".join(map(str, seeds)),
                                                       split="test")
     out.gm_logs = pd.concat(logs, ignore_index=True) if logs else None
     return out

@@ -111,7 +111,8 @@ def availability_differences(result: AvailabilityResult, reference: str,
                                   method_b=other, metrics=list(metrics) if metrics else None,
                                   n_boot=n_boot, boot_seed=boot_seed, from_probs=True,
                                   **{"statistic": "availability_difference", "group": GROUP,
-                                     "pattern": pattern, **fields})
+                                     "pattern": pattern, "method": f"{reference} - {other}",
+                                     "model": "difference", "head": "routed", **fields})
     return out
 
 
@@ -121,7 +122,8 @@ def pooled_availability_differences(results: Sequence[AvailabilityResult], refer
     """Per pattern, ``reference`` minus each of ``others`` pooled over independent runs
     (seeds): the mean over runs of the per-run difference, with the CI of the resample-wise
     mean of each run's paired bootstrap (:func:`pooled_paired_difference`; run ``k`` resamples
-    with seed ``k``)."""
+    with seed ``k``). Give the runs' seeds as ``seed="0,1,2"`` in ``fields`` so the record
+    names them."""
     if not results:
         raise ValueError("no runs to pool")
     patterns = sorted({p for _, p in results[0].probs}, key=lambda p: (-p.count("+"), p))
@@ -138,8 +140,10 @@ def pooled_availability_differences(results: Sequence[AvailabilityResult], refer
                 d_a.append(da)
                 d_b.append(db)
             pooled = pooled_paired_difference(d_a, d_b, pts_a, pts_b, metric=metric)
-            out.append({**fields, "statistic": "availability_difference_pooled",
-                        "group": GROUP, "pattern": pattern, "metric": metric,
+            out.append({"head": "routed", **fields,
+                        "statistic": "availability_difference_pooled", "group": GROUP,
+                        "pattern": pattern, "metric": metric,
+                        "method": f"{reference} - {other}", "model": "difference",
                         "method_a": reference, "method_b": other, "value": pooled["diff"],
                         "ci_low": pooled["ci_low"], "ci_high": pooled["ci_high"],
                         "p_a_better": pooled["p_a_better"], "n_runs": pooled["n_runs"],
