@@ -88,7 +88,7 @@ LEVELS: dict[str, dict[str, float]] = {
 LEVELS["default"] = LEVELS["medium"]
 
 # independent random streams, one per purpose (rng_stream(seed, STREAMS, _S_PAIR), ...), so
-# that e.g. changing ``unpaired`` never moves the split or the noise
+# that e.g. changing ``unpaired`` never moves the split or the noise (7-10: avdigits3's optical)
 STREAMS = 7919
 _S_SPLIT_IMG, _S_SPLIT_AUD, _S_PAIR, _S_UNPAIRED, _S_OCCL, _S_NOISE, _S_MASK = range(7)
 
