@@ -61,7 +61,7 @@ class MethodContext:
     bn_tokens: int = 10  # bottleneck tokens (the authors' 10)
     bn_depth: int = 2  # layers per modality stream (the authors' 2)
     bn_heads: int = 2  # attention heads (the authors' 2)
-    bn_width: int = 64  # fusion width (the authors' 512 with BERT/DenseNet encoders)
+    bn_width: int = 32  # fusion width (the authors' 512 with BERT/DenseNet encoders)
     bn_pool_len: int = 16  # at most this many tokens per modality
     bn_pooling: str = "weighted"  # "weighted" (learned) or "mean"
     bn_absent: str = "exclude"  # "exclude" (ours) or "include" (the authors' code)
