@@ -1,5 +1,6 @@
 """Knowledge distillation: losses in a registry, the MIND loss and method object, teacher
-sources (cached ensembles, a model), the method registry (``methods``) and the recipes."""
+sources (cached ensembles, a model), MCKD (``mckd``), the method registry (``methods``) and the
+recipes."""
 
 from mindkit.distill.cache import EnsembleTargets, ModelTargets, TeacherCache
 from mindkit.distill.losses import (
@@ -11,6 +12,7 @@ from mindkit.distill.losses import (
     register_loss,
     task_loss,
 )
+from mindkit.distill.mckd import MCKD, MCKDStudent
 from mindkit.distill.mind import (
     WEIGHT_MODES,
     MindDistiller,
@@ -21,8 +23,10 @@ from mindkit.distill.mind import (
 
 __all__ = [
     "LOSSES",
+    "MCKD",
     "WEIGHT_MODES",
     "EnsembleTargets",
+    "MCKDStudent",
     "MindDistiller",
     "MindLoss",
     "ModelTargets",

@@ -70,6 +70,17 @@ class MethodContext:
     drop_probs: tuple = (0.5, 0.5)  # chance of dropping 1, 2, ... modalities
     feature_kd: float = 0.0  # weight of the bottleneck-token feature KD
     kd_start: int = 0  # first epoch with the KD term
+    # meta-learned cross-modal KD (mindkit.distill.mckd), for the mckd method
+    mckd_lambda_kd: float = 0.1  # weight of the cross-modal feature KD (the reference's 0.1)
+    mckd_drop_rate: float = 0.5  # chance a sample loses a modality ((M-1)/M: the reference)
+    mckd_warmup_epochs: int = 1  # full-modality epochs first (the authors' advice)
+    mckd_ramp_epochs: int = 2  # then the drop rate rises linearly over these epochs
+    mckd_meta_every: int = 10  # train steps between meta steps on w (0: none)
+    mckd_meta_share: float = 0.1  # share of the complete training samples kept for meta steps
+    mckd_meta_lr: float = 1e-2  # Adam on w (the reference's lr 1e-2, weight decay 5e-4)
+    mckd_meta_scale: str = "softmax"  # "softmax" (reference) or "relative" (M softmax(w))
+    mckd_width: int = 32  # shared feature width
+    mckd_hidden: int = 32  # hidden layer after the concatenation
 
     def ensembles(self, sizes: list[str] | None = None) -> dict[str, TeacherEnsemble]:
         if self.ensemble_weighting not in ("uniform", "val_score"):
@@ -115,7 +126,9 @@ class MethodContext:
 GRID_KEYS = {"alpha": float, "T": float, "student_size": str, "sharpness": float,
              "head_weights": str, "gm_alpha": float, "gm_end": int, "self_kd_T": float,
              "feature_kd": float, "kd_start": int, "bn_pooling": str, "bn_absent": str,
-             "bn_tokens": int}
+             "bn_tokens": int, "mckd_lambda_kd": float, "mckd_drop_rate": float,
+             "mckd_warmup_epochs": int, "mckd_ramp_epochs": int, "mckd_meta_every": int,
+             "mckd_meta_share": float, "mckd_meta_scale": str, "mckd_width": int}
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -145,17 +158,19 @@ def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = No
                callbacks: Sequence[Callback] = ()) -> tuple[torch.nn.Module, dict]:
     """Build and train method ``name``; returns ``(deployed student, info)``. ``info`` holds
     the method object, its settings, the deployed and training-only parameter counts, the
-    best epoch, validation score, epochs run and whether it was still improving."""
+    best epoch, validation score, epochs run, whether it was still improving, and the method's
+    per-step logs (:func:`step_logs`: ``gm_log``, ``mckd_log``; ``None`` where it keeps none),
+    also saved beside the checkpoint (:func:`step_log_path`)."""
     method = build_method(name, ctx)
     hist = fit_method(method, ctx.dataset, ctx.config, checkpoint, callbacks, ctx.progress,
                       desc=name)
-    gm_log = None
-    if method.gradmod is not None:  # per-step rho and coefficients, kept beside the checkpoint
-        gm_log = method.gradmod.frame()
-        if checkpoint is not None:
-            gm_log.to_csv(gm_log_path(checkpoint), index=False)
+    logs = step_logs(method)  # kept beside the checkpoint
+    if checkpoint is not None:
+        for kind, frame in logs.items():
+            if frame is not None:
+                frame.to_csv(step_log_path(checkpoint, kind), index=False)
     return method.student, {
-        "gm_log": gm_log,
+        **{f"{kind}_log": frame for kind, frame in logs.items()},
         "method": method, "settings": method.settings(),
         "params": method.deployed_parameters(), "extra_params": method.extra_parameters(),
         "best_epoch": hist.best_epoch, "val_score": hist.best_score,
@@ -163,10 +178,29 @@ def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = No
         "cache_s": getattr(method, "cache_s", 0.0), "history": hist}
 
 
+STEP_LOGS = ("gm", "mckd")  # per-step logs a method may keep, saved beside its checkpoint
+
+
+def step_logs(method: Method) -> dict:
+    """A method's per-step logs by kind (``None`` where it keeps none): ``gm``, gradient
+    modulation's rho and coefficients; ``mckd``, MCKD's importances after each meta step."""
+    frame = getattr(method, "importance_frame", None)
+    return {"gm": method.gradmod.frame() if method.gradmod is not None else None,
+            "mckd": frame() if callable(frame) else None}
+
+
+def step_log_path(checkpoint: str | Path, kind: str) -> Path:
+    """Where a run's per-step log of ``kind`` (:data:`STEP_LOGS`) is kept:
+    ``<checkpoint>.<kind>.csv``."""
+    if kind not in STEP_LOGS:
+        raise ValueError(f"unknown step log {kind!r}; use one of {STEP_LOGS}")
+    p = Path(checkpoint)
+    return p.with_name(p.name.removesuffix(".pt") + f".{kind}.csv")
+
+
 def gm_log_path(checkpoint: str | Path) -> Path:
     """Where a gradient-modulated run's per-step log is kept: ``<checkpoint>.gm.csv``."""
-    p = Path(checkpoint)
-    return p.with_name(p.name.removesuffix(".pt") + ".gm.csv")
+    return step_log_path(checkpoint, "gm")
 
 
 def register(name: str, doc: str):
@@ -370,5 +404,25 @@ for _name, _pb, _kd, _gm, _doc in [
     TEACHER_FREE.add(_name)
 
 
-__all__ = ["GRID_KEYS", "METHODS", "TEACHER_FREE", "MethodContext", "build_method",
-           "gm_log_path", "needs_teachers", "parse_method", "register", "run_method"]
+@register("mckd", "MCKD / MetaKD: every present modality distils its features into every other "
+          "(L1, weighted by learned importance ratios), random modality subsets, importances "
+          "softmax(w) meta-learned on a split carved from train (mindkit.distill.mckd).")
+def _mckd(ctx):
+    from mindkit.distill.mckd import MCKD, MCKDStudent
+
+    ds = ctx.dataset
+    torch.manual_seed(ctx.config.seed)
+    student = MCKDStudent(ds.modalities, ds.num_outputs, ctx.student_size,
+                          width=ctx.mckd_width, hidden=ctx.mckd_hidden)
+    return MCKD(student, ds.task, lambda_kd=ctx.mckd_lambda_kd, drop_rate=ctx.mckd_drop_rate,
+                warmup_epochs=ctx.mckd_warmup_epochs, ramp_epochs=ctx.mckd_ramp_epochs,
+                meta_every=ctx.mckd_meta_every, meta_share=ctx.mckd_meta_share,
+                meta_lr=ctx.mckd_meta_lr, meta_scale=ctx.mckd_meta_scale, seed=ctx.config.seed)
+
+
+TEACHER_FREE.add("mckd")
+
+
+__all__ = ["GRID_KEYS", "METHODS", "STEP_LOGS", "TEACHER_FREE", "MethodContext", "build_method",
+           "gm_log_path", "needs_teachers", "parse_method", "register", "run_method",
+           "step_log_path", "step_logs"]

@@ -20,11 +20,12 @@ import pandas as pd
 
 from mindkit.data.scarcity import paired_count, with_paired_share
 from mindkit.distill.methods import (
+    STEP_LOGS,
     MethodContext,
     build_method,
-    gm_log_path,
     needs_teachers,
     run_method,
+    step_log_path,
 )
 from mindkit.distill.recipes import load_teacher_nets
 from mindkit.evaluate.heads import evaluate_student
@@ -84,9 +85,10 @@ def load_or_train(name: str, ctx: MethodContext, search: Sequence[str | Path] = 
             except StaleStateError as err:
                 why = str(err)
             else:
-                gm = gm_log_path(path)
+                logs = {k: step_log_path(path, k) for k in STEP_LOGS}
                 return model, {"source": str(path), "settings": meta.get("settings", {}),
-                               "gm_log": pd.read_csv(gm) if gm.exists() else None,
+                               **{f"{k}_log": pd.read_csv(f) if f.exists() else None
+                                  for k, f in logs.items()},
                                "params": sum(p.numel() for p in model.parameters()),
                                "best_epoch": meta.get("best_epoch"),
                                "val_score": meta.get("best_val_score"),

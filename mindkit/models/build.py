@@ -12,7 +12,7 @@ def model_config(model: nn.Module) -> dict:
     cfg = getattr(model, "config", None)
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise TypeError(f"{type(model).__name__} carries no mindkit config; only mindkit models "
-                        "(UnimodalNet, MultiHeadStudent) can be rebuilt from a checkpoint")
+                        "(UnimodalNet, the students) can be rebuilt from a checkpoint")
     return cfg
 
 
@@ -33,5 +33,10 @@ def build_model(config: dict) -> nn.Module:
                 model.encoders[m] = FrozenEncoder(model.encoders[m])
             model.config["frozen_encoders"] = list(frozen)
         return model
+    if kind == "MCKDStudent":
+        from mindkit.models.mckd import MCKDStudent
+
+        kw["specs"] = {m: spec_from_dict(s) for m, s in kw["specs"].items()}
+        return MCKDStudent(**kw)
     raise ValueError(f"unknown model type {kind!r} in config; known: UnimodalNet, "
-                     "MultiHeadStudent")
+                     "MultiHeadStudent, SingleHeadStudent, MCKDStudent")
