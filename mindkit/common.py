@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from pathlib import Path
 from typing import IO, Iterable, TypeVar
 
 import numpy as np
@@ -95,3 +96,13 @@ def rng_stream(seed: int, *name: int | str) -> np.random.Generator:
 
 
 __all__ = ["TASKS", "check_choice", "check_share", "progress", "rng_stream"]
+
+
+def with_ext(path: str | Path, ext: str, known: tuple[str, ...] = (".pt", ".json")) -> Path:
+    """``path`` with extension ``ext``: a ``known`` extension is replaced, anything else is kept
+    as part of the name (method names such as ``mind@alpha=0.8`` contain dots, which
+    ``Path.with_suffix`` would cut)."""
+    p = Path(path)
+    if p.suffix in known:
+        p = p.with_suffix("")
+    return p.with_name(p.name + ext)

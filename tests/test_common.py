@@ -70,3 +70,19 @@ def test_import_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def test_with_ext_keeps_dots_in_method_names(tmp_path):
+    from mindkit.common import with_ext
+    from mindkit.data.base import ModalitySpec
+    from mindkit.models import UnimodalNet
+    from mindkit.train import load_model, save_model
+
+    assert with_ext("a/mind@alpha=0.8", ".pt").name == "mind@alpha=0.8.pt"
+    assert with_ext("a/mind@alpha=0.8.pt", ".json").name == "mind@alpha=0.8.json"
+    assert with_ext("a/p.parquet", ".parquet", (".parquet",)).name == "p.parquet"
+    net = UnimodalNet(ModalitySpec("x", "tabular", (3,)), 2, "xs")
+    path = save_model(net, tmp_path / "mckd@mckd_lambda_kd=0.2")
+    assert path.name == "mckd@mckd_lambda_kd=0.2.pt" and path.with_name(
+        "mckd@mckd_lambda_kd=0.2.json").exists()
+    assert isinstance(load_model(tmp_path / "mckd@mckd_lambda_kd=0.2"), UnimodalNet)

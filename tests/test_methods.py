@@ -42,7 +42,8 @@ def test_method_trains_and_records_exact_groups(ctx, name):
     # KD settings only on methods that distil; the parameter count is the deployed student's
     kd = info["method"].settings()
     uses_kd = name not in ("no_kd", "single_head_zero", "single_head_learned", "no_kd_late",
-                           "no_kd_attention", "no_kd_early", "feature_kd")
+                           "no_kd_attention", "no_kd_early", "no_kd_bottleneck", "no_kd_gm",
+                           "feature_kd")
     if name not in TEACHER_FREE:  # teacher-free methods name their own KD settings
         assert ("alpha" in kd) == uses_kd, kd
     assert info["params"] == sum(p.numel() for p in model.parameters())

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mindkit.common import with_ext
 from mindkit.data.base import Split
 from mindkit.evaluate.metrics import metric_records, paired_records
 from mindkit.models.predict import predict_student, predict_unimodal
@@ -202,7 +203,7 @@ def write_predictions(frame, path: str | Path, provenance: dict | None = None) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path).with_suffix(".parquet")
+    path = with_ext(path, ".parquet", (".parquet",))
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})
@@ -218,7 +219,7 @@ def read_predictions(path: str | Path):
 
     import pyarrow.parquet as pq
 
-    path = Path(path).with_suffix(".parquet")
+    path = with_ext(path, ".parquet", (".parquet",))
     if not path.exists():
         raise FileNotFoundError(f"no prediction file {path}")
     table = pq.read_table(path)

@@ -14,20 +14,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mindkit.common import with_ext
 from mindkit.models.build import build_model, model_config
 
 
 def save_model(model: nn.Module, path: str | Path, extra: dict | None = None) -> Path:
-    path = Path(path).with_suffix(".pt")
+    path = with_ext(path, ".pt")
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"model": model_config(model), **(extra or {})}
     torch.save(model.state_dict(), path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str))
+    with_ext(path, ".json").write_text(json.dumps(meta, indent=1, default=str))
     return path
 
 
 def read_meta(path: str | Path) -> dict:
-    meta_path = Path(path).with_suffix(".json")
+    meta_path = with_ext(path, ".json")
     if not meta_path.exists():
         raise FileNotFoundError(f"no checkpoint config at {meta_path}; a mindkit checkpoint is "
                                 "a .pt state_dict with a .json config beside it")
@@ -38,7 +39,7 @@ def load_model(path: str | Path, map_location: str = "cpu", dataset=None,
                fix: str = "retrain it for this dataset") -> nn.Module:
     """Rebuild the model saved at ``path``. With ``dataset``, refuse (``StaleStateError``) a
     checkpoint whose provenance (dataset, split, task, outputs, modality specs) does not match."""
-    path = Path(path).with_suffix(".pt")
+    path = with_ext(path, ".pt")
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}")
     meta = read_meta(path)
