@@ -38,6 +38,8 @@ class StudyResult:
     pooled: list[dict] = field(default_factory=list)  # over seeds: reference - other
     runs: list[dict] = field(default_factory=list)  # one row per trained or reused model
     gm_logs: pd.DataFrame | None = None  # per-step rho and coefficients (seed, method, step...)
+    importance_logs: pd.DataFrame | None = None  # MCKD's importances per meta step
+    per_seed: list = field(default_factory=list)  # each seed's AvailabilityResult
     datasets: dict = field(default_factory=dict)  # seed -> the dataset it used
 
 
@@ -49,28 +51,30 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
                        teacher_config: TrainConfig | None = None,
                        student_config: TrainConfig | None = None, n_boot: int = 1000,
                        run_seed: int | None = None, progress: bool = True,
-                       **context) -> StudyResult:
+                       stage: str = "06", **context) -> StudyResult:
     """Train/reuse ``methods`` for each seed and score them under every availability pattern.
 
     ``compare_to`` maps a reference method to the methods it is compared with (paired, per
-    pattern); default ``{reference: the other methods}``. Models are saved under
-    ``run_dir/06/seed<k>`` (teachers, where a method needs them, are reused from notebooks
-    01/03/04 of the same run). ``context`` sets :class:`~mindkit.distill.methods.MethodContext`
-    fields (``gm_alpha``, ``bn_absent``...)."""
+    pattern); default ``{reference: the other methods}``; ``"all"`` compares every pair.
+    Models are saved under ``run_dir/<stage>/seed<k>`` (teachers and students, where they
+    match, are reused from notebooks 01-04 of the same run). ``context`` sets
+    :class:`~mindkit.distill.methods.MethodContext` fields (``gm_alpha``, ``bn_absent``...)."""
     for m in methods:
         parse_method(m)  # fail before any training on an unknown name
+    if compare_to == "all":
+        compare_to = {a: list(methods[i + 1:]) for i, a in enumerate(methods[:-1])}
     compare_to = dict(compare_to or {reference: [m for m in methods if m != reference]})
     for ref, others in compare_to.items():
         unknown = [m for m in [ref, *others] if m not in methods]
         if unknown:
             raise ValueError(f"comparisons name methods {unknown} that are not in {list(methods)}")
     out = StudyResult()
-    per_seed, logs = [], []
+    per_seed, logs, importances = [], [], []
     for seed in seeds:
         sm = models_for_seed(dataset, seed, methods, run_dir, run_seed=run_seed,
                              dataset_options=dataset_options, max_per_split=max_per_split,
                              teacher_sizes=teacher_sizes, teacher_config=teacher_config,
-                             student_config=student_config, progress=progress, stage="06",
+                             student_config=student_config, progress=progress, stage=stage,
                              **context)
         ds = sm.dataset
         out.datasets[seed] = ds
@@ -93,6 +97,9 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
             gm = info.get("gm_log")
             if gm is not None and len(gm):
                 logs.append(gm.assign(seed=seed, method=name))
+            imp = info.get("mckd_log")
+            if imp is not None and len(imp):
+                importances.append(imp.assign(seed=seed, method=name))
     metric = primary_metric(per_seed[0].task)
     name = per_seed[0].records[0]["dataset"] if per_seed[0].records else dataset
     for ref, others in compare_to.items():
@@ -101,6 +108,8 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
                                                       seed=",".join(map(str, seeds)),
                                                       split="test")
     out.gm_logs = pd.concat(logs, ignore_index=True) if logs else None
+    out.importance_logs = pd.concat(importances, ignore_index=True) if importances else None
+    out.per_seed = per_seed
     return out
 
 
@@ -167,5 +176,40 @@ def verdicts(pooled, metric: str, labels: dict[str, str] | None = None) -> list[
     return out
 
 
+def leaders(records, pooled, metric: str) -> pd.DataFrame:
+    """Per availability pattern: the method with the best mean over seeds, the runner-up, and
+    the pooled paired difference between them (best minus runner-up, on the same samples) with
+    its 95% CI; ``clear_lead`` is True when that CI lies above 0. ``pooled`` must hold the
+    pair (in either order; :func:`availability_study` with ``compare_to="all"``)."""
+    from mindkit.evaluate.aggregate import seed_aggregate
+    from mindkit.evaluate.metrics import higher_is_better
+
+    df = pd.DataFrame(list(records))
+    df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
+    agg = seed_aggregate(df, by=["method", "pattern"])
+    pairs = {(r["method_a"], r["method_b"], r["pattern"]): r for r in pooled
+             if r["metric"] == metric}
+    sign = 1 if higher_is_better(metric) else -1
+    rows = []
+    for pattern, g in agg.groupby("pattern", sort=False):
+        g = g.sort_values("mean", ascending=sign < 0)
+        best, second = g.iloc[0], g.iloc[1] if len(g) > 1 else None
+        row = {"pattern": pattern, "best": best["method"], "best_mean": best["mean"]}
+        if second is not None:
+            a, b = best["method"], second["method"]
+            r = pairs.get((a, b, pattern))
+            flip = r is None
+            r = r or pairs.get((b, a, pattern))
+            if r is None:
+                raise ValueError(f"no pooled difference between {a!r} and {b!r} on {pattern}")
+            diff, lo, hi = r["value"], r["ci_low"], r["ci_high"]
+            if flip:
+                diff, lo, hi = -diff, -hi, -lo
+            row.update(runner_up=b, runner_up_mean=second["mean"], lead=diff, lead_ci_low=lo,
+                       lead_ci_high=hi, clear_lead=bool(lo > 0 if sign > 0 else hi < 0))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 __all__ = ["ABLATION", "StudyResult", "ablation_table", "availability_study", "difference_table",
-           "verdicts"]
+           "leaders", "verdicts"]

@@ -123,11 +123,12 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     do), its teachers and the students of ``methods``, reused from earlier notebooks where they
     match and trained otherwise (saved under ``run_dir/04/seed<k>``). Teachers: notebook 01's
     ``run_dir/teachers`` (only for ``run_seed``, the seed notebook 01 used), notebook 03's
-    ``run_dir/03/seed<k>/teachers``, then ``run_dir/04/seed<k>/teachers``. Students: notebook
-    02's ``run_dir/students`` (``run_seed`` only), ``run_dir/03/seed<k>/students``, then
-    ``run_dir/04/seed<k>/students``. ``stage`` names the calling notebook's folder
-    (``run_dir/<stage>/seed<k>``, default ``"04"``) where whatever is trained is saved; another
-    stage also reuses what notebook 04 trained. ``context`` sets :class:`MethodContext` fields."""
+    ``run_dir/03/seed<k>/teachers``, then ``run_dir/04/seed<k>/teachers`` and
+    ``run_dir/06/seed<k>/teachers``. Students: notebook 02's ``run_dir/students`` (``run_seed``
+    only), then ``run_dir/<03|04|06>/seed<k>/students``. ``stage`` names the calling notebook's
+    folder (``run_dir/<stage>/seed<k>``, default ``"04"``) where whatever is trained is saved
+    (and searched last). Teachers are looked up only when a method distils from them.
+    ``context`` sets :class:`MethodContext` fields."""
     from mindkit.data import load
     from mindkit.distill.recipes import train_teachers
 
@@ -137,7 +138,7 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
         ds = ds.subsample(max_per_split, seed)
     own = run_dir / stage / f"seed{seed}"
     mine = seed == run_seed
-    stages = ["03"] + (["04"] if stage != "04" else [])
+    stages = ["03"] + [st for st in ("04", "06") if st != stage]
     t_dirs = ([run_dir / "teachers"] if mine else []) + [
         run_dir / st / f"seed{seed}" / "teachers" for st in stages] + [own / "teachers"]
     found = (find_teachers(ds, teacher_sizes, t_dirs) if any(map(needs_teachers, methods))
