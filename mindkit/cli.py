@@ -18,7 +18,7 @@ from pathlib import Path
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
 NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "05_explain",
-                      "06_bottleneck_gm", "08_sweep_analysis")
+                      "06_bottleneck_gm", "07_mckd_and_comparison", "08_sweep_analysis")
 
 
 def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR

@@ -92,3 +92,21 @@ def test_a_model_that_reads_a_withheld_input_fails_loudly():
         s = _split()
         s.present["c"][:] = False
         availability_scores({"peek": Peeker()}, s, "multiclass")
+
+
+def test_leaders_read_the_pair_in_either_order():
+    from mindkit.distill.ablation import leaders
+
+    recs = [{"metric": "accuracy", "statistic": "availability", "method": m, "pattern": "a",
+             "value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "seed": s}
+            for s in (0, 1) for m, v in (("x", 0.8 + s / 100), ("y", 0.7), ("z", 0.5))]
+    pooled = [{"metric": "accuracy", "method_a": "y", "method_b": "x", "pattern": "a",
+               "value": -0.105, "ci_low": -0.15, "ci_high": -0.06}]
+    row = leaders(recs, pooled, "accuracy").iloc[0]
+    assert (row["best"], row["runner_up"]) == ("x", "y")
+    assert row["lead"] == pytest.approx(0.105) and row["lead_ci_low"] == pytest.approx(0.06)
+    assert row["clear_lead"]
+    pooled[0].update(ci_high=0.01)  # the CI now reaches past 0: no clear lead
+    assert not leaders(recs, pooled, "accuracy").iloc[0]["clear_lead"]
+    with pytest.raises(ValueError, match="no pooled difference"):
+        leaders(recs, [], "accuracy")

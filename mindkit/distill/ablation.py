@@ -40,6 +40,7 @@ class StudyResult:
     gm_logs: pd.DataFrame | None = None  # per-step rho and coefficients (seed, method, step...)
     importance_logs: pd.DataFrame | None = None  # MCKD's importances per meta step
     per_seed: list = field(default_factory=list)  # each seed's AvailabilityResult
+    models: dict = field(default_factory=dict)  # seed -> {method: trained student}
     datasets: dict = field(default_factory=dict)  # seed -> the dataset it used
 
 
@@ -78,6 +79,7 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
                              **context)
         ds = sm.dataset
         out.datasets[seed] = ds
+        out.models[seed] = dict(sm.students)
         fields = {"dataset": ds.display_name, "seed": seed}
         res = availability_scores(sm.students, ds["test"], ds.task, n_boot=n_boot,
                                   boot_seed=seed, **fields)

@@ -1,5 +1,6 @@
-"""Figures of notebook 06: scores per availability pattern, paired differences per pattern, and
-gradient-modulation curves (rho and coefficients over training)."""
+"""Figures of notebooks 06 and 07: scores per availability pattern, paired differences per
+pattern, gradient-modulation curves (rho and coefficients over training) and MCKD's learned
+modality importances."""
 
 from __future__ import annotations
 
@@ -119,4 +120,32 @@ def plot_gm_curves(gm_logs, title: str = ""):
     return fig
 
 
-__all__ = ["plot_availability", "plot_gm_curves", "plot_pattern_differences"]
+def plot_importances(logs, title: str = ""):
+    """MCKD's learned modality importances (softmax of w) over the meta steps: one line per
+    modality and seed (step 0 is the initial, random w)."""
+    import matplotlib.pyplot as plt
+
+    df = _frame(logs)
+    cols = [c for c in df.columns if c.startswith("importance/")]
+    if df.empty or not cols:
+        raise ValueError("no importance/<modality> columns in the log")
+    methods = list(dict.fromkeys(df["method"])) if "method" in df else [None]
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.4 * len(methods), 3.1), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        d = df if method is None else df[df["method"] == method]
+        for k, c in enumerate(cols):
+            for j, (seed, g) in enumerate(d.groupby("seed") if "seed" in d else [(0, d)]):
+                ax.plot(g["step"], g[c], color=f"C{k}", lw=1.2, alpha=0.9 if j == 0 else 0.5,
+                        label=c.split("/", 1)[1] if j == 0 else None)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("importance softmax(w)")
+        ax.set_title(str(method or ""), fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title}  [one line per seed]".strip(), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_availability", "plot_gm_curves", "plot_importances",
+           "plot_pattern_differences"]
