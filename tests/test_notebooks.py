@@ -1,6 +1,20 @@
-"""Every notebook executes top to bottom through papermill with quick=True."""
+"""Every notebook executes top to bottom through papermill with quick=True.
+
+A notebook execution costs mostly a fresh kernel importing torch, pandas and scikit-learn, and
+takes one core. So that two cores are used, the longest job (AV-Digits: the series, then
+notebooks 04, 05 and 08 on its run_dir) and notebook 03 run in child processes from a background
+thread, started when the first test of this module runs, while the other tests execute their
+notebooks here; the two tests wait for their job and then check what they always checked. Each
+notebook is executed exactly as before, and a failed background job fails its test with the end
+of its log.
+"""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -8,7 +22,8 @@ import pytest
 from mindkit.cli import SERIES, execute_notebook
 from mindkit.run import REQUIRED_FIELDS
 
-NB_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
 
 
 def test_stored_notebooks_are_clean_and_parameterised():
@@ -30,6 +45,10 @@ def test_stored_notebooks_are_clean_and_parameterised():
 
 MODALITIES = {"avdigits": {"image", "audio"}, "synthetic_ihm": {"ts", "cxr"},
               "synthetic_pheno": {"ts", "cxr"}, "pbc": {"tab", "labs"}, "mimic_ihm": {"ts", "cxr"}}
+# notebooks run after the series on the series' run_dir (reusing its teachers and students)
+EXTRAS = {"avdigits": ("04_missing_modalities", "05_explain", "08_sweep_analysis"),
+          "synthetic_pheno": ("05_explain",)}  # pheno: multilabel explanations
+SERIES_TEST = "test_series_runs_quick[{}]"
 
 
 def _options(dataset: str, tmp_path: Path) -> dict:
@@ -42,17 +61,115 @@ def _options(dataset: str, tmp_path: Path) -> dict:
     return {**fake.options, "cache_dir": str(tmp_path / "cache"), "progress": False}
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("dataset", sorted(MODALITIES))
-def test_series_runs_quick(tmp_path, dataset):
+def _series_steps(dataset: str, tmp_path: Path) -> list[tuple[str, str, dict]]:
+    """(notebook, run_dir, parameters) of the series on ``dataset`` and the notebooks after it."""
     run = tmp_path / dataset
     params = {"dataset": dataset, "seed": 0, "quick": True, "run_dir": str(run),
               "dataset_options": _options(dataset, tmp_path)}
-    for name in SERIES:
-        out = execute_notebook(name, run, params)
+    extra = {"08_sweep_analysis": {"workers": 2}}  # 2x2 alpha x T grid on 2 Dask workers
+    return [(name, str(run), {**params, **extra.get(name, {})})
+            for name in SERIES + EXTRAS.get(dataset, ())]
+
+
+def _baselines_steps(tmp_path: Path) -> list[tuple[str, str, dict]]:
+    params = {"dataset": "avdigits", "seed": 0, "quick": True, "run_dir": str(tmp_path)}
+    return [("03_baselines_and_ablations", str(tmp_path), params)]
+
+
+def _execute(steps) -> None:
+    for name, run, params in steps:
+        out = execute_notebook(name, Path(run), params)
         assert out.exists()
+
+
+# the child process: the steps one after another, as _execute does
+CHILD = ("import json, sys\nfrom pathlib import Path\nfrom mindkit.cli import execute_notebook\n"
+         "for name, run, params in json.loads(sys.argv[1]):\n"
+         "    assert execute_notebook(name, Path(run), params).exists()\n")
+
+
+# the background's jobs (about as long as the other tests' notebooks together): test -> steps
+BACKGROUND = {SERIES_TEST.format("avdigits"): lambda tmp: _series_steps("avdigits", tmp),
+              "test_baselines_notebook_runs_quick": _baselines_steps}
+
+
+class Background:
+    """Jobs (lists of notebook steps) executed one after another, each in a child process, from
+    a thread of this process; :meth:`wait` blocks until a job ended and fails with the end of its
+    log when it failed."""
+
+    def __init__(self, jobs: dict[str, list], log_dir: Path):
+        self.jobs = jobs
+        self.logs = {key: log_dir / f"{i}.log" for i, key in enumerate(jobs)}
+        self.done = {key: threading.Event() for key in jobs}
+        self.rc: dict[str, int] = {}
+        self.proc: subprocess.Popen | None = None
+        self.stopped = False
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for key, steps in self.jobs.items():
+            try:
+                with open(self.logs[key], "w") as log:
+                    with self.lock:
+                        if self.stopped:
+                            continue
+                        self.proc = subprocess.Popen(
+                            [sys.executable, "-c", CHILD, json.dumps(steps)], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                    self.rc[key] = self.proc.wait()
+            finally:
+                self.done[key].set()
+
+    def wait(self, key: str) -> list:
+        """The job's steps, once they all ran."""
+        self.done[key].wait()
+        log = self.logs[key]
+        tail = log.read_text(errors="replace")[-12000:] if log.exists() else "(no log)"
+        assert self.rc.get(key) == 0, f"background job {key} failed:\n{tail}"
+        return self.jobs[key]
+
+    def stop(self) -> None:
+        """Kill a job still running (its test did not wait for it: the session stopped early)
+        and end the thread."""
+        with self.lock:
+            self.stopped = True
+            if self.proc is not None and self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.thread.join()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def background(request, tmp_path_factory):
+    """Starts the background jobs of the selected tests when the first test of this module
+    runs; at the module's end, kills a job still running (one whose test never ran)."""
+    selected = {item.name for item in request.session.items if item.module is request.module}
+    jobs = {key: steps(tmp_path_factory.mktemp("background")) for key, steps in BACKGROUND.items()
+            if key in selected}
+    bg = Background(jobs, tmp_path_factory.mktemp("background_logs"))
+    yield bg
+    bg.stop()
+
+
+def _run_steps(key: str, steps, background: Background) -> list:
+    """Executes ``steps`` here, or waits for the background's steps of the same test; returns
+    the steps that ran."""
+    if key in background.jobs:
+        return background.wait(key)
+    _execute(steps)
+    return steps
+
+
+@pytest.mark.notebook
+# AV-Digits last: it runs in the background meanwhile
+@pytest.mark.parametrize("dataset", sorted(MODALITIES, key=lambda d: (d == "avdigits", d)))
+def test_series_runs_quick(tmp_path, dataset, background):
+    steps = _run_steps(SERIES_TEST.format(dataset), _series_steps(dataset, tmp_path), background)
+    run = Path(steps[0][1])
     records = json.loads((run / "metrics.json").read_text())
-    assert {r["notebook"] for r in records} == set(SERIES)
+    assert {r["notebook"] for r in records} == set(SERIES) | set(EXTRAS.get(dataset, ()))
     for r in records:
         assert all(f in r for f in REQUIRED_FIELDS), r
     heads = {r["head"] for r in records if r["notebook"] == "02_mind_distillation"}
@@ -74,17 +191,16 @@ def test_series_runs_quick(tmp_path, dataset):
     assert all(r["ci_low"] <= r["ci_high"] for r in paired if r["ci_low"] is not None)
     assert {"mind.parquet", "no_kd.parquet"} <= {p.name for p in (run / "predictions").iterdir()}
     if dataset == "avdigits":
-        _missing_modalities_runs_quick(run, params)
-        _explain_runs_quick(run, params)
-        _sweep_analysis_runs_quick(run, params)
+        _missing_modalities_ran_quick(run)
+        _explain_ran_quick(run)
+        _sweep_analysis_ran_quick(run)
     if dataset == "synthetic_pheno":  # multilabel explanations
-        _explain_runs_quick(run, params)
+        _explain_ran_quick(run)
 
 
-def _missing_modalities_runs_quick(run: Path, params: dict) -> None:
+def _missing_modalities_ran_quick(run: Path) -> None:
     """Notebook 04 in quick mode on the series' run: it reuses 01's teachers and 02's students
     (and trains only the single-head baselines), and its curves start at 02's plain scores."""
-    execute_notebook("04_missing_modalities", run, params)
     records = json.loads((run / "metrics.json").read_text())
     nb04 = [r for r in records if r["notebook"] == "04_missing_modalities"]
     for r in nb04:
@@ -110,10 +226,9 @@ def _missing_modalities_runs_quick(run: Path, params: dict) -> None:
         assert (run / f"{fig}.png").exists(), fig
 
 
-def _explain_runs_quick(run: Path, params: dict) -> None:
+def _explain_ran_quick(run: Path) -> None:
     """Notebook 05 in quick mode on the series' run: it explains notebook 02's students (not
     retrained), its Shapley values are efficient, and it writes its figures and records."""
-    execute_notebook("05_explain", run, params)
     records = json.loads((run / "metrics.json").read_text())
     nb05 = [r for r in records if r["notebook"] == "05_explain"]
     for r in nb05:
@@ -137,12 +252,11 @@ def _explain_runs_quick(run: Path, params: dict) -> None:
     assert len(pngs) >= 2
 
 
-def _sweep_analysis_runs_quick(run: Path, params: dict) -> None:
+def _sweep_analysis_ran_quick(run: Path) -> None:
     """Notebook 08 in quick mode: notebook 02 over a 2x2 alpha x T grid on 2 Dask workers,
     reusing the series' teachers, then the analysis of that sweep."""
     from mindkit.sweep import collect
 
-    execute_notebook("08_sweep_analysis", run, {**params, "workers": 2})
     runs = collect(run / "sweep").drop_duplicates("run")
     assert len(runs) == 4 and runs["status"].eq("ok").all()
     assert sorted(zip(runs["alpha"], runs["T"])) == [(0.2, 1.0), (0.2, 4.0), (0.8, 1.0),
@@ -155,16 +269,17 @@ def _sweep_analysis_runs_quick(run: Path, params: dict) -> None:
 
 
 @pytest.mark.notebook
-def test_baselines_notebook_runs_quick(tmp_path):
-    params = {"dataset": "avdigits", "seed": 0, "quick": True, "run_dir": str(tmp_path)}
-    execute_notebook("03_baselines_and_ablations", tmp_path, params)
-    records = json.loads((tmp_path / "metrics.json").read_text())
+def test_baselines_notebook_runs_quick(tmp_path, background):
+    steps = _run_steps("test_baselines_notebook_runs_quick", _baselines_steps(tmp_path),
+                       background)
+    run = Path(steps[0][1])
+    records = json.loads((run / "metrics.json").read_text())
     methods = {r["method"] for r in records}
     assert {"mind", "no_kd", "single_head_zero", "mind_attention", "mm_teacher_kd"} <= methods
-    assert (tmp_path / "03_claims.csv").exists() and (tmp_path / "03_methods.png").exists()
+    assert (run / "03_claims.csv").exists() and (run / "03_methods.png").exists()
     import pandas as pd
 
-    claims = pd.read_csv(tmp_path / "03_claims.csv")
+    claims = pd.read_csv(run / "03_claims.csv")
     assert {"pooled_diff", "pooled_ci_low", "pooled_ci_high"} <= set(claims.columns)
     single = [r for r in records if r["method"] == "single_head_zero" and r["head"] == "mm"]
     assert single and {r["group"] for r in single} == {"paired"}
