@@ -34,8 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, ModalitySpec
-from mindkit.encoders import build_encoder
-from mindkit.models.student import MM, StudentOutput, _check_inputs
+from mindkit.models.student import MM, StudentOutput, _check_inputs, build_encoders
 from mindkit.models.unimodal import spec_to_dict, to_probs
 
 SCALES = ("softmax", "relative")
@@ -63,16 +62,10 @@ class MCKDStudent(nn.Module):
         if len(specs) < 2:
             raise ValueError("MCKD distils between modalities: it needs at least two")
         archs = dict(archs or {})
-        unknown = set(archs) - set(specs)
-        if unknown:
-            raise ValueError(f"archs given for unknown modalities {sorted(unknown)}")
-        self.names = sorted(specs)
-        self.specs = {m: specs[m] for m in self.names}
+        self.names, self.specs, self.encoders = build_encoders(specs, size, archs)
         self.num_outputs = num_outputs
         self.multimodal_head = True
         self.width = int(width)
-        self.encoders = nn.ModuleDict(
-            {m: build_encoder(specs[m], size, archs.get(m)) for m in self.names})
         self.proj = nn.ModuleDict(
             {m: nn.Linear(self.encoders[m].out_dim, self.width) for m in self.names})
         self.fusion = nn.Sequential(nn.Linear(len(self.names) * self.width, hidden), nn.ReLU(),

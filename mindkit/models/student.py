@@ -57,6 +57,19 @@ def _check_inputs(model: nn.Module, inputs: dict[str, Tensor], present: dict[str
         model.specs[m].check_input(inputs[m], type(model).__name__)
 
 
+def build_encoders(specs: dict[str, ModalitySpec], size: str, archs: dict[str, str] | None
+                   ) -> tuple[list[str], dict[str, ModalitySpec], nn.ModuleDict]:
+    """A student's modality names (sorted), its specs in that order and one encoder per
+    modality at preset ``size`` (``archs`` overrides the architecture of some modalities)."""
+    archs = dict(archs or {})
+    unknown = set(archs) - set(specs)
+    if unknown:
+        raise ValueError(f"archs given for unknown modalities {sorted(unknown)}")
+    names = sorted(specs)
+    encoders = nn.ModuleDict({m: build_encoder(specs[m], size, archs.get(m)) for m in names})
+    return names, {m: specs[m] for m in names}, encoders
+
+
 def modality_parameters(model: nn.Module, m: str) -> list[nn.Parameter]:
     """Modality ``m``'s own parameters in a student: its encoder and, for a fusion with
     per-modality parts (the pooled bottleneck's streams), those parts. Gradient modulation
@@ -81,14 +94,8 @@ class MultiHeadStudent(nn.Module):
         if len(specs) < 2 and multimodal_head:
             raise ValueError("a multimodal head needs at least two modalities")
         archs = dict(archs or {})
-        unknown = set(archs) - set(specs)
-        if unknown:
-            raise ValueError(f"archs given for unknown modalities {sorted(unknown)}")
-        self.names = sorted(specs)
-        self.specs = {m: specs[m] for m in self.names}
+        self.names, self.specs, self.encoders = build_encoders(specs, size, archs)
         self.num_outputs = num_outputs
-        self.encoders = nn.ModuleDict(
-            {m: build_encoder(specs[m], size, archs.get(m)) for m in self.names})
         self.drop = nn.Dropout(dropout)
         self.heads = nn.ModuleDict(
             {m: nn.Linear(self.encoders[m].out_dim, num_outputs) for m in self.names})
@@ -198,12 +205,9 @@ class SingleHeadStudent(nn.Module):
                  fusion_kwargs: dict | None = None) -> None:
         super().__init__()
         archs = dict(archs or {})
-        self.names = sorted(specs)
-        self.specs = {m: specs[m] for m in self.names}
+        self.names, self.specs, self.encoders = build_encoders(specs, size, archs)
         self.num_outputs = num_outputs
         self.multimodal_head = True
-        self.encoders = nn.ModuleDict(
-            {m: build_encoder(specs[m], size, archs.get(m)) for m in self.names})
         dims = {m: self.encoders[m].out_dim for m in self.names}
         kw = {} if "mask" in getattr(FUSIONS.get(fusion), "missing_modes", ()) else {
             "missing": missing}
