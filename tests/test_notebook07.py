@@ -31,6 +31,6 @@ def test_notebook_07_runs_quick(tmp_path):
     assert (lead["lead"] <= lead["lead_ci_high"]).all()
     imp = pd.read_csv(run / "07_importances.csv")
     cols = ["importance/audio", "importance/image"]
-    assert set(imp["method"]) == {"mckd"} and (imp[cols].sum(1) - 1).abs().max() < 1e-6
+    assert set(imp["method"]) == {"mckd"} and (imp[cols].sum(axis=1) - 1).abs().max() < 1e-6
     for fig in ("07_side_by_side", "07_missing_curves", "07_importances"):
         assert (run / f"{fig}.png").stat().st_size > 0
