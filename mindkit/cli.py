@@ -92,6 +92,11 @@ def cmd_run(args) -> int:
 def _print_results(table) -> None:
     import pandas as pd
 
+    if table.empty:
+        print("[mindkit] no plain test scores in this run: its curve, availability-pattern and "
+              "difference records are in metrics.json and the notebooks' CSVs")
+        return
+
     with pd.option_context("display.width", 160, "display.max_rows", 200,
                            "display.max_columns", 20):
         main = table[table["metric"].isin(["accuracy", "auroc"])]
