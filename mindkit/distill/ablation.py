@@ -103,7 +103,7 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
             if imp is not None and len(imp):
                 importances.append(imp.assign(seed=seed, method=name))
     metric = primary_metric(per_seed[0].task)
-    name = per_seed[0].records[0]["dataset"] if per_seed[0].records else dataset
+    name = out.datasets[seeds[0]].display_name
     for ref, others in compare_to.items():
         out.pooled += pooled_availability_differences(per_seed, ref, others, metric,
                                                       n_boot=n_boot, dataset=name,

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from mindkit.common import with_ext
 from mindkit.data.base import MultimodalDataset
 from mindkit.distill.cache import EnsembleTargets, ModelTargets
 from mindkit.distill.hint import HintDistiller
@@ -194,8 +195,7 @@ def step_log_path(checkpoint: str | Path, kind: str) -> Path:
     ``<checkpoint>.<kind>.csv``."""
     if kind not in STEP_LOGS:
         raise ValueError(f"unknown step log {kind!r}; use one of {STEP_LOGS}")
-    p = Path(checkpoint)
-    return p.with_name(p.name.removesuffix(".pt") + f".{kind}.csv")
+    return with_ext(checkpoint, f".{kind}.csv")
 
 
 def gm_log_path(checkpoint: str | Path) -> Path:

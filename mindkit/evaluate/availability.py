@@ -48,6 +48,7 @@ class AvailabilityResult:
     y: np.ndarray | None = None
     ids: np.ndarray | None = None
     task: str = ""
+    patterns: list[str] = field(default_factory=list)  # in availability_patterns order
 
     def frame(self):
         import pandas as pd
@@ -72,12 +73,12 @@ def availability_scores(models: dict, split: Split, task: str,
     names = _resolve_metrics(task, list(metrics) if metrics else None)
     y = _labels(split, task)[rows]
     ids = split.ids.cpu().numpy()[rows] if split.ids is not None else rows
-    out = AvailabilityResult(y=y, ids=ids, task=task)
+    out = AvailabilityResult(y=y, ids=ids, task=task, patterns=availability_patterns(mods))
     base = {"split": split.name, "head": "routed", "statistic": "availability", "group": GROUP,
             **fields}
     for name, model in models.items():
         pred = RoutedPredictions(model, split, task)
-        for pattern in availability_patterns(mods):
+        for pattern in out.patterns:
             kept = set(pattern.split("+"))
             probs = pred.with_absent(frozenset(set(mods) - kept))[rows]
             if not np.isfinite(probs).all():
@@ -102,10 +103,9 @@ def availability_differences(result: AvailabilityResult, reference: str,
     if reference not in models:
         raise ValueError(f"no model {reference!r}; scored models are {models}")
     others = [m for m in (others or models) if m != reference]
-    patterns = sorted({p for _, p in result.probs}, key=lambda p: (-p.count("+"), p))
     out = []
     for other in others:
-        for pattern in patterns:
+        for pattern in result.patterns:
             out += paired_records(result.task, result.y, result.probs[(reference, pattern)],
                                   result.probs[(other, pattern)], method_a=reference,
                                   method_b=other, metrics=list(metrics) if metrics else None,
@@ -126,10 +126,9 @@ def pooled_availability_differences(results: Sequence[AvailabilityResult], refer
     names them."""
     if not results:
         raise ValueError("no runs to pool")
-    patterns = sorted({p for _, p in results[0].probs}, key=lambda p: (-p.count("+"), p))
     out = []
     for other in others:
-        for pattern in patterns:
+        for pattern in results[0].patterns:
             pts_a, pts_b, d_a, d_b = [], [], [], []
             for k, r in enumerate(results):
                 pa, pb, da, db = paired_distribution(
