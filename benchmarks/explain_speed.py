@@ -93,7 +93,7 @@ def load_models(run_dir: Path, seed: int, epochs: int):
                              teacher_config=TrainConfig(epochs=epochs),
                              student_config=TrainConfig(epochs=epochs), progress=False)
     took = time.time() - t0
-    t_new = [p for p in sm.teacher_dir.glob("*.pt") if p.stat().st_mtime >= t0]
+    t_new = [p for p in sm.teacher_dir.glob("*.safetensors") if p.stat().st_mtime >= t0]
     teachers = (f"trained now ({epochs} epoch(s)) and saved to {sm.teacher_dir}" if t_new
                 else f"loaded from {sm.teacher_dir}")
     src = sm.info["mind"].get("source", "?")

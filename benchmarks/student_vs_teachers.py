@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--student-size", default="xs", help="student encoder preset")
     ap.add_argument("--teacher-sizes", default="xs,s,m", help="comma-separated teacher presets")
     ap.add_argument("--teacher-dir", default=None,
-                    help="load trained teachers <modality>_<size>.pt from this folder")
+                    help="load trained teachers <modality>_<size>.safetensors from this folder")
     ap.add_argument("--threads", type=int, default=1, help="torch threads while timing")
     ap.add_argument("--min-run-time", type=float, default=0.3,
                     help="seconds of timing per model, batch size and round")

@@ -83,6 +83,6 @@ def test_with_ext_keeps_dots_in_method_names(tmp_path):
     assert with_ext("a/p.parquet", ".parquet", (".parquet",)).name == "p.parquet"
     net = UnimodalNet(ModalitySpec("x", "tabular", (3,)), 2, "xs")
     path = save_model(net, tmp_path / "mckd@mckd_lambda_kd=0.2")
-    assert path.name == "mckd@mckd_lambda_kd=0.2.pt" and path.with_name(
+    assert path.name == "mckd@mckd_lambda_kd=0.2.safetensors" and path.with_name(
         "mckd@mckd_lambda_kd=0.2.json").exists()
     assert isinstance(load_model(tmp_path / "mckd@mckd_lambda_kd=0.2"), UnimodalNet)

@@ -264,7 +264,7 @@ def test_registered_seeded_and_rebuilt_from_a_checkpoint(toy_dataset, tmp_path):
     assert info["gm_log"] is None and len(info["mckd_log"]) > 1
     assert step_log_path(tmp_path / "mckd", "mckd").exists()
     assert not (tmp_path / "mckd.gm.csv").exists()
-    back = load_model(tmp_path / "mckd.pt", dataset=toy_dataset)
+    back = load_model(tmp_path / "mckd", dataset=toy_dataset)
     assert type(back) is MCKDStudent and back.importances() == model.importances()
     model.eval()
     b = toy_dataset["test"].batch(torch.arange(16))
@@ -273,10 +273,11 @@ def test_registered_seeded_and_rebuilt_from_a_checkpoint(toy_dataset, tmp_path):
     assert {("routed", "all"), ("mm", "paired")} <= {(r["head"], r["group"]) for r in recs}
     # reused with its importance log; other settings are not reused
     again, info2 = load_or_train("mckd", ctx, [tmp_path])
-    assert info2["source"] == str(tmp_path / "mckd.pt")
+    assert info2["source"] == str(tmp_path / "mckd.safetensors")
     assert info2["mckd_log"]["importance/image"].tolist() == pytest.approx(
         info["mckd_log"]["importance/image"].tolist())
-    (tmp_path / "mckd@mckd_meta_every=3.pt").write_bytes((tmp_path / "mckd.pt").read_bytes())
+    (tmp_path / "mckd@mckd_meta_every=3.safetensors").write_bytes(
+        (tmp_path / "mckd.safetensors").read_bytes())
     (tmp_path / "mckd@mckd_meta_every=3.json").write_text((tmp_path / "mckd.json").read_text())
     with pytest.warns(ReuseWarning):
         _, info3 = load_or_train("mckd@mckd_meta_every=3", ctx, [tmp_path])

@@ -41,21 +41,22 @@ def test_teachers_of_another_split_or_task_are_refused(toy_dataset, trained):
     other = type(toy_dataset)("toy2", "multiclass", ["a", "b", "c"], toy_dataset.modalities,
                               toy_dataset.splits, synthetic=True)
     with pytest.raises(StaleStateError, match="dataset: saved 'toy', now 'toy2'"):
-        load_model(trained / "image_xs.pt", dataset=other)
+        load_model(trained / "image_xs", dataset=other)
 
 
 def test_only_the_sizes_asked_for_are_loaded(toy_dataset, trained):
-    with pytest.raises(FileNotFoundError, match=r"audio_s\.pt.*has \['audio_xs.pt'"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"audio_s\.safetensors.*has \['audio_xs.safetensors'"):
         load_teacher_nets(trained, toy_dataset, ["xs", "s"])
-    (trained / "image_m.pt").write_bytes(b"junk")  # a stray file is never read
+    (trained / "image_m.safetensors").write_bytes(b"junk")  # a stray file is never read
     nets, scores = load_teacher_nets(trained, toy_dataset, ["xs"])
     assert [n.size for n in nets["image"]] == ["xs"] and len(scores["audio"]) == 1
 
 
 def test_compare_retrains_stale_teachers_and_reuses_matching_ones(toy_dataset, trained):
-    before = (trained / "image_xs.pt").stat().st_mtime_ns
+    before = (trained / "image_xs.safetensors").stat().st_mtime_ns
     teachers_for(toy_dataset, ["xs"], CFG, trained, progress=False)
-    assert (trained / "image_xs.pt").stat().st_mtime_ns == before  # reused
+    assert (trained / "image_xs.safetensors").stat().st_mtime_ns == before  # reused
     small = toy_dataset.subsample(40, seed=1)
     with pytest.warns(UserWarning, match="retraining"):
         teachers_for(small, ["xs"], CFG, trained, progress=False)

@@ -25,11 +25,11 @@ def test_a_saved_student_is_reused_only_when_it_matches(ctx, tmp_path):
     from dataclasses import replace
 
     first, info = load_or_train("mind", ctx, [tmp_path], tmp_path)
-    assert info["source"] == "trained" and (tmp_path / "mind.pt").exists()
+    assert info["source"] == "trained" and (tmp_path / "mind.safetensors").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ReuseWarning)
         again, info2 = load_or_train("mind", ctx, [tmp_path], tmp_path / "new")
-    assert info2["source"] == str(tmp_path / "mind.pt")
+    assert info2["source"] == str(tmp_path / "mind.safetensors")
     assert info2["settings"] == {"alpha": 0.5, "T": 2.0}
     test = ctx.dataset["test"]
     a = student_predictions(first, test, "multiclass")
@@ -41,7 +41,7 @@ def test_a_saved_student_is_reused_only_when_it_matches(ctx, tmp_path):
     assert info3["source"] == "trained"
     # another method's file under this name is refused too
     (tmp_path / "c").mkdir()
-    for ext in (".pt", ".json"):
+    for ext in (".safetensors", ".json"):
         (tmp_path / "c" / f"no_kd{ext}").write_bytes((tmp_path / f"mind{ext}").read_bytes())
     with pytest.warns(ReuseWarning, match="made by method 'mind'"):
         load_or_train("no_kd", ctx, [tmp_path / "c"], tmp_path / "d")
@@ -65,7 +65,7 @@ def test_scarcity_curve_trains_on_fewer_pairs(ctx, tmp_path):
     assert runs[1.0]["source"] == "full-data student"
     assert runs[0.25]["source"] == "trained"
     assert runs[0.25]["n_paired_train"] < runs[1.0]["n_paired_train"]
-    assert (tmp_path / "share0.25" / "no_kd.pt").exists()
+    assert (tmp_path / "share0.25" / "no_kd.safetensors").exists()
     recs = res.records
     assert {r["paired_share"] for r in recs} == {0.25, 1.0}
     assert all(r["statistic"] == "scarcity_curve" and r["split"] == "test" for r in recs)

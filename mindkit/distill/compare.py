@@ -5,7 +5,7 @@ trained (or reloaded from ``run_dir/seed<k>/teachers`` when their provenance mat
 dataset and split), then every method is trained and scored per head on the test split with
 bootstrap CIs. Each method's test predictions are kept in
 ``run_dir/seed<k>/predictions/<method>.parquet`` and its student in
-``run_dir/seed<k>/students/<method>.pt`` (notebook 04 reuses them), so paired comparisons
+``run_dir/seed<k>/students/<method>.safetensors`` (notebook 04 reuses them), so paired comparisons
 (within a seed and pooled over seeds, :func:`mindkit.evaluate.aggregate.claim_table`) are
 computed on the same samples.
 Aggregate with :func:`mindkit.evaluate.aggregate.seed_aggregate`.
@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+from mindkit.atomic import write_text
 from mindkit.data import load
 from mindkit.distill.methods import MethodContext, parse_method, run_method
 from mindkit.distill.mind import WEIGHT_MODES, chance_level, modality_informed_weights
@@ -75,7 +76,7 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
                             student_size, progress=progress, **context)
         prov = dataset_provenance(ds)
         val = teacher_val_scores(ctx.ensembles(), ds)
-        (out.parent / "teacher_scores.json").write_text(json.dumps(val, indent=1))
+        write_text(out.parent / "teacher_scores.json", json.dumps(val, indent=1))
         for name in methods:
             t0 = time.perf_counter()
             model, info = run_method(name, ctx,

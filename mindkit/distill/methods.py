@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from mindkit.atomic import atomic_path
 from mindkit.common import with_ext
 from mindkit.data.base import MultimodalDataset
 from mindkit.distill.cache import EnsembleTargets, ModelTargets
@@ -169,7 +170,8 @@ def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = No
     if checkpoint is not None:
         for kind, frame in logs.items():
             if frame is not None:
-                frame.to_csv(step_log_path(checkpoint, kind), index=False)
+                with atomic_path(step_log_path(checkpoint, kind)) as tmp:
+                    frame.to_csv(tmp, index=False)
     return method.student, {
         **{f"{kind}_log": frame for kind, frame in logs.items()},
         "method": method, "settings": method.settings(),

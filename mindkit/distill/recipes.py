@@ -26,7 +26,13 @@ from mindkit.evaluate.metrics import primary_metric
 from mindkit.models.student import MultiHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
 from mindkit.provenance import dataset_provenance
-from mindkit.train.checkpoint import load_model, read_meta
+from mindkit.train.checkpoint import (
+    WEIGHTS_EXT,
+    CheckpointError,
+    checkpoint_path,
+    load_model,
+    read_meta,
+)
 from mindkit.train.method import Method, Supervised
 from mindkit.train.trainer import Callback, History, TrainConfig, Trainer
 
@@ -72,7 +78,7 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
                    config: TrainConfig | None = None, out_dir: str | Path | None = None,
                    progress: bool = True) -> tuple[dict[str, list[UnimodalNet]], list[dict]]:
     """Train a teacher of each size for each modality; checkpoints go to ``out_dir``
-    (``<modality>_<size>.pt``).
+    (``<modality>_<size>.safetensors``).
 
     Returns the teachers per modality and one row per teacher (parameters, validation score,
     best epoch, training seconds, whether it was still improving).
@@ -85,7 +91,7 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
     for m in modalities:
         teachers[m] = []
         for i, size in enumerate(sizes):
-            ckpt = None if out_dir is None else Path(out_dir) / f"{m}_{size}.pt"
+            ckpt = None if out_dir is None else Path(out_dir) / f"{m}_{size}"
             cfg = replace(config, seed=config.seed * 1000 + i)
             model, hist = train_teacher(dataset, m, size, archs.get(m), cfg, ckpt,
                                         progress=progress)
@@ -103,22 +109,35 @@ def load_teacher_nets(teacher_dir: str | Path, dataset: MultimodalDataset,
                       sizes: Sequence[str] = ("xs", "s", "m"),
                       modalities: Sequence[str] | None = None
                       ) -> tuple[dict[str, list[UnimodalNet]], dict[str, list[float]]]:
-    """The teachers ``<modality>_<size>.pt`` of ``teacher_dir`` for the sizes asked for, and
-    their validation scores. A missing file, or a teacher made for another dataset, split,
-    task or output count, is refused with a message naming the mismatch and the fix."""
+    """The teachers ``<modality>_<size>.safetensors`` of ``teacher_dir`` for the sizes asked
+    for, and their validation scores. A missing file is refused (``FileNotFoundError``) naming
+    what the folder has; a damaged, altered, swapped or old-format checkpoint, a teacher of
+    another modality or size than its file name says, or one made for other data (dataset,
+    options, split, task, outputs) is refused (:class:`CheckpointError`, a
+    ``StaleStateError``) naming the file, what differs and the fix."""
     teacher_dir = Path(teacher_dir)
     modalities = list(modalities or dataset.modality_names)
-    paths = {(m, s): teacher_dir / f"{m}_{s}.pt" for m in modalities for s in sizes}
-    lacking = [p.name for p in paths.values() if not p.exists()]
+    paths = {(m, s): checkpoint_path(teacher_dir / f"{m}_{s}") for m in modalities
+             for s in sizes}
+    lacking = [p.name for p in paths.values()
+               if not p.exists() and not p.with_suffix(".pt").exists()]
     if lacking:
-        have = sorted(p.name for p in teacher_dir.glob("*.pt")) if teacher_dir.exists() else []
+        have = sorted(p.name for p in teacher_dir.glob(f"*{WEIGHTS_EXT}")
+                      ) if teacher_dir.exists() else []
         raise FileNotFoundError(
             f"no teacher checkpoints {lacking} in {teacher_dir} (it has {have or 'none'}): "
             f"{TEACHER_FIX}, or ask for the sizes that were trained")
-    nets = {m: [load_model(paths[(m, s)], dataset=dataset, fix=TEACHER_FIX) for s in sizes]
-            for m in modalities}
-    scores = {m: [float(read_meta(paths[(m, s)])["best_val_score"]) for s in sizes]
-              for m in modalities}
+    nets: dict[str, list[UnimodalNet]] = {m: [] for m in modalities}
+    scores: dict[str, list[float]] = {m: [] for m in modalities}
+    for (m, s), path in paths.items():
+        net = load_model(path, dataset=dataset, fix=TEACHER_FIX)
+        if (net.spec.name, net.size) != (m, s):
+            raise CheckpointError(
+                f"checkpoint {path} holds a teacher of modality {net.spec.name!r}, size "
+                f"{net.size!r}, not {m!r}/{s!r} as its name says (copied in from another "
+                f"file?). Rebuild it: {TEACHER_FIX}")
+        nets[m].append(net)
+        scores[m].append(float(read_meta(path)["best_val_score"]))
     return nets, scores
 
 

@@ -1,7 +1,7 @@
 """Reuse trained models across notebooks: find a method's student or the teachers in earlier
 runs, refuse stale ones, train only what is missing; and the train-time scarcity curve.
 
-Notebook 02 saves its students in ``run_dir/students/<method>.pt``, notebook 03 (through
+Notebook 02 saves its students in ``run_dir/students/<method>.safetensors``, notebook 03 (through
 :func:`mindkit.distill.compare.compare_methods`) in ``run_dir/03/seed<k>/students``, and notebook
 01 its teachers in ``run_dir/teachers``. A checkpoint is reused only when it was made for the same
 dataset and split (provenance), by the same method with the same settings and the same student
@@ -31,7 +31,7 @@ from mindkit.distill.recipes import load_teacher_nets
 from mindkit.evaluate.heads import evaluate_student
 from mindkit.models.build import model_config
 from mindkit.provenance import StaleStateError
-from mindkit.train.checkpoint import load_model, read_meta
+from mindkit.train.checkpoint import checkpoint_path, load_model, read_meta
 from mindkit.train.trainer import TrainConfig
 
 
@@ -69,14 +69,21 @@ def _settings_match(meta: dict, method) -> str | None:
 def load_or_train(name: str, ctx: MethodContext, search: Sequence[str | Path] = (),
                   save_to: str | Path | None = None):
     """``(student, info)`` for method ``name`` on ``ctx.dataset``: loaded from the first
-    ``<dir>/<name>.pt`` in ``search`` that matches (module docstring), else trained with
-    :func:`run_method` and saved to ``save_to/<name>``. ``info["source"]`` says which."""
+    ``<dir>/<name>.safetensors`` in ``search`` that matches (module docstring), else trained
+    with :func:`run_method` and saved to ``save_to/<name>``. ``info["source"]`` says which. A
+    checkpoint that cannot vouch for itself (damaged, altered, swapped, old-format) is reported
+    in a :class:`ReuseWarning` and retrained, never loaded half-way."""
     method = None
     for d in search:
-        path = Path(d) / f"{name}.pt"
-        if not path.exists():
+        path = checkpoint_path(Path(d) / name)
+        if not path.exists() and not path.with_suffix(".pt").exists():
             continue
-        meta = read_meta(path)
+        try:
+            meta = read_meta(path)
+        except StaleStateError as err:
+            warnings.warn(f"not reusing {path}: {err}; training {name!r} anew", ReuseWarning,
+                          stacklevel=2)
+            continue
         method = method or build_method(name, ctx)
         why = _settings_match(meta, method)
         if why is None:

@@ -180,6 +180,17 @@ def compare_predictions(frame_a, frame_b, task: str, method_a: str, method_b: st
         raise ValueError(f"{method_a!r} and {method_b!r} were scored on different samples "
                          f"({len(ida)} vs {len(idb)} ids, or another order): a paired "
                          "comparison needs the same test split")
+    fa = frame_a.attrs.get("provenance", {}).get("fingerprint")
+    fb = frame_b.attrs.get("provenance", {}).get("fingerprint")
+    if fa and fb and fa != fb:
+        from mindkit.provenance import option_differences
+
+        diff = option_differences(frame_a.attrs["provenance"].get("options", {}),
+                                  frame_b.attrs["provenance"].get("options", {}))
+        raise ValueError(f"{method_a!r} and {method_b!r} were scored on different data (dataset "
+                         f"fingerprints {fa} and {fb}{': ' + '; '.join(diff) if diff else ''}); "
+                         "a paired comparison needs predictions made on the same data: rerun "
+                         "the notebook that wrote the older prediction file")
     mods = frame_modalities(frame_a)
     groups = frame_groups(frame_a)
     y = frame_y(frame_a, task)
@@ -197,18 +208,21 @@ def compare_predictions(frame_a, frame_b, task: str, method_a: str, method_b: st
 
 
 def write_predictions(frame, path: str | Path, provenance: dict | None = None) -> Path:
-    """Store a prediction frame as Parquet (with ``provenance`` in its metadata)."""
+    """Store a prediction frame as Parquet (with ``provenance``, the dataset's fingerprint among
+    it, in its metadata), atomically: a reader sees the old file or the new one."""
     import json
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from mindkit.atomic import atomic_path
+
     path = with_ext(path, ".parquet", (".parquet",))
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[b"mindkit"] = json.dumps({"provenance": provenance or {}}, default=str).encode()
-    pq.write_table(table.replace_schema_metadata(meta), path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
     return path
 
 
