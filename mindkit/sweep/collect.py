@@ -1,14 +1,23 @@
 """Gather a sweep's results into one pandas DataFrame: every run's metric records with the run's
-parameters beside them (scrapbook-style collections lose the parameters; these keep them)."""
+parameters beside them (scrapbook-style collections lose the parameters; these keep them).
+
+A run whose records cannot be read (a damaged ``metrics.json`` or record database) is reported
+by path, listed as failed with the reason, and the other runs are collected. The outputs are
+written to temporary files and renamed into place, so an interrupted collect leaves the previous
+``results.parquet``/``results.csv`` intact.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
+from mindkit.atomic import atomic_path
+from mindkit.run import RecordsError, RunDir
 from mindkit.sweep.runner import STAGES_DIR, TMP_DIR, read_status
 
 RUN_COLUMNS = ("run", "status", "error")
@@ -35,7 +44,9 @@ def collect(out: str | Path, write: bool = True) -> pd.DataFrame:
     parameter (named as given to the sweep; list/dict values as JSON text), ``run`` (the folder
     name), ``status`` and ``error``. A failed run gives one row with its parameters and error and
     no metric. A record field that a parameter of the same name contradicts is kept as
-    ``record.<name>``. With ``write``, also saves ``out/results.parquet`` and ``results.csv``."""
+    ``record.<name>``. A run whose records cannot be read gets status ``failed`` and the reason
+    (with the file's path) in ``error``, and a warning names it. With ``write``, also saves
+    ``out/results.parquet`` and ``results.csv`` (atomically)."""
     out = Path(out)
     rows = []
     folders = run_folders(out)
@@ -52,9 +63,14 @@ def collect(out: str | Path, write: bool = True) -> pd.DataFrame:
                "error": None if not err else f"{err.get('ename')}: {err.get('evalue')}"
                + (f" (cell {err['cell_index']})" if err.get("cell_index") is not None else "")}
         pcells = {k: param_cell(v) for k, v in params.items()}
-        mfile = folder / "metrics.json"
-        records = json.loads(mfile.read_text()) if st.get("status") == "ok" and \
-            mfile.exists() else []
+        records = []
+        if run["status"] == "ok":
+            try:
+                records = RunDir(folder).read_metrics()
+            except RecordsError as err:
+                warnings.warn(f"sweep run {folder.name} is listed as failed: {err}",
+                              stacklevel=2)
+                run.update(status="failed", error=f"unreadable records: {err}")
         if not records:
             rows.append({**pcells, **run})
             continue
@@ -95,6 +111,8 @@ def write_results(df: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
                 safe[c] = safe[c].map(lambda v: None if v is None or (isinstance(v, float)
                                       and math.isnan(v)) else str(v))
     pq, csv = out / "results.parquet", out / "results.csv"
-    safe.to_parquet(pq, index=False)
-    df.to_csv(csv, index=False)
+    with atomic_path(pq) as tmp:
+        safe.to_parquet(tmp, index=False)
+    with atomic_path(csv) as tmp:
+        df.to_csv(tmp, index=False)
     return pq, csv
