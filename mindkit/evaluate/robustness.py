@@ -74,7 +74,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mindkit.data.base import Split
+from mindkit.data.base import Split, validate_for_model
 from mindkit.evaluate.metrics import (
     _percentiles,
     _resolve_metrics,
@@ -320,7 +320,10 @@ def missingness_curves(models: dict, split: Split, task: str,
     ``method`` (the model's name), ``head="routed"``, ``condition``, ``target``, ``level``,
     ``group``, ``n`` (samples scored), ``n_affected`` (of them, samples that lost a modality)
     and the metric with its bootstrap CI; ``fields`` are added to each (e.g. the run's
-    ``seed``). ``drop_seed`` seeds which samples lose a modality."""
+    ``seed``). ``drop_seed`` seeds which samples lose a modality. ``split`` is checked first
+    against each model (:func:`~mindkit.data.base.validate_for_model`)."""
+    for name, model in models.items():
+        validate_for_model(split, model, task, f"missingness_curves ({name})")
     metrics = _resolve_metrics(task, list(metrics) if metrics else None)
     conds = missing_conditions(split.present, rates, drop_seed, modalities, random, subsets)
     y = _labels(split, task)
@@ -396,7 +399,11 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
     ``kinds`` maps each modality to its kind (``dataset.modalities[m].kind``); ``train`` gives
     the standard deviations; ``noise_seed`` seeds the noise. Records as
     :func:`missingness_curves`, ``condition="noise"``, ``level`` = the noise SD in units of the
-    train-set SD."""
+    train-set SD. ``split`` and ``train`` are checked first against each model
+    (:func:`~mindkit.data.base.validate_for_model`)."""
+    for name, model in models.items():
+        validate_for_model(split, model, task, f"corruption_curves ({name})")
+        validate_for_model(train, model, task, f"corruption_curves ({name}, noise scale)")
     levels = _check_levels(levels, "noise levels", None)
     metrics = _resolve_metrics(task, list(metrics) if metrics else None)
     chosen = list(modalities) if modalities is not None else [

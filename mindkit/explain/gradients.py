@@ -25,7 +25,7 @@ import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 from torch import Tensor, nn
 
-from mindkit.data.base import Split
+from mindkit.data.base import Split, validate_for_model
 from mindkit.explain.modality import OUTPUTS, _scalar, _select_rows, _slice_target, resolve_targets
 from mindkit.explain.results import InputAttribution
 from mindkit.models.student import MM
@@ -115,23 +115,32 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
         if head not in model.head_names:
             raise ValueError(f"unknown head {head!r}; the model's heads are {model.head_names}")
         spec = model.specs[modality]
-    eligible = split.present[modality].clone()
-    if head == MM:
-        for m in split.modalities:
-            eligible &= split.present[m]
+    validate_for_model(split, model, task, "input_attributions")
+    # the modalities the explained head reads: its own, or every one for the mm head
+    needed = [modality] + ([m for m in split.modalities if m != modality] if head == MM
+                           else [])
+    eligible = torch.stack([split.present[m] for m in needed], 1).all(1)
+    why = (f"; the mm head needs every modality {sorted(needed)}" if head == MM else "")
     if rows is not None:
         r = torch.as_tensor(rows, dtype=torch.long)
         bad = r[~eligible[r]]
         if bad.numel():
-            raise ValueError(f"rows {bad[:5].tolist()} lack {modality!r}"
-                             + (" or another modality (the mm head needs all)" if head == MM
-                                else "") + "; pick rows that have it")
+            lacking = {int(i): [m for m in needed if not bool(split.present[m][i])]
+                       for i in bad[:5].tolist()}
+            absent = sorted({m for ms in lacking.values() for m in ms})
+            more = f" and {bad.numel() - 5} more" if bad.numel() > 5 else ""
+            raise ValueError(
+                f"rows {bad[:5].tolist()}{more} of split {split.name!r} lack {absent} (missing "
+                f"per row: {lacking}){why}; pick rows that have {sorted(needed)}")
         rows = r
     else:
         rows = eligible.nonzero().flatten()
     rows = _select_rows(split, rows, max_samples, sample_seed)
     if rows.numel() == 0:
-        raise ValueError(f"no sample of split {split.name!r} has {modality!r} to explain")
+        absent = [m for m in needed if not bool(split.present[m].any())]
+        detail = f"no sample has {absent}" if absent else "no sample has them all together"
+        raise ValueError(f"no sample of split {split.name!r} has {sorted(needed)} to explain "
+                         f"({detail}){why}")
     model.eval()
     tokens = spec.kind == "tokens"
     fwds = ([EnsembleForward(model, split, task, output, [k]) for k in range(len(model.members))]

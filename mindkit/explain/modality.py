@@ -41,7 +41,7 @@ import torch
 from captum.attr import FeatureAblation, ShapleyValues, ShapleyValueSampling
 from torch import Tensor, nn
 
-from mindkit.data.base import Split
+from mindkit.data.base import Split, validate_for_model
 from mindkit.explain.results import ModalityAttribution
 from mindkit.models.teachers import probs_to_logits
 
@@ -55,6 +55,7 @@ def class_prior(train: Split, task: str, num_outputs: int) -> Tensor:
     rate (binary/multilabel). The output of a model with no modality left (our definition)."""
     if len(train) == 0:
         raise ValueError("the training split is empty; the prior needs training targets")
+    validate_for_model(train, None, task, "class_prior", num_outputs=num_outputs)
     if task == "multiclass":
         counts = torch.bincount(train.y.long(), minlength=num_outputs).double()
         return (counts / len(train)).float()
@@ -186,6 +187,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
         raise ValueError("baseline='absent' needs the training-set prior: pass "
                          "prior=class_prior(ds['train'], task, ds.num_outputs)")
     names = _model_names(model)
+    validate_for_model(split, model, task, "modality_attributions")
     model.eval()
     rows = _select_rows(split, rows, max_samples, sample_seed)
     pres = torch.stack([split.present[m][rows] for m in names], 1)

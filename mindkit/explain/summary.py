@@ -22,7 +22,7 @@ import torch
 from scipy import stats
 from torch import nn
 
-from mindkit.data.base import Split
+from mindkit.data.base import Split, validate_for_model
 from mindkit.explain.modality import PresenceForward
 from mindkit.explain.results import InputAttribution, ModalityAttribution
 
@@ -76,6 +76,7 @@ def removal_outcomes(model: nn.Module, split: Split, task: str, attr: ModalityAt
     """Per explained sample and modality: ``correct_full`` (with all it has), ``correct_without``
     (that modality withheld, served by the model's own missing path), ``eligible`` (the sample
     has the modality and another one, so withholding it leaves something), and ``abs_value``."""
+    validate_for_model(split, model, task, "removal_outcomes")
     fwd = PresenceForward(model, split, task, prior.float(), "prob")
     idx = attr.rows
     ones = torch.ones(len(idx), len(attr.names))

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mindkit.data.base import Batch, Split, iterate_batches
+from mindkit.data.base import Batch, Split, iterate_batches, validate_for_model
 from mindkit.train.method import LossFnMethod, Method
 
 
@@ -122,6 +122,8 @@ class Trainer:
             method = LossFnMethod(method, loss_fn)
         elif loss_fn is not None:
             raise TypeError("a Method computes its own loss; do not pass loss_fn with it")
+        validate_for_model(train, method.student, method.task,
+                           f"training {type(method).__name__}")
         gen = seed_everything(cfg.seed)
         train = method.prepare(train)
         if len(train) == 0:

@@ -56,8 +56,12 @@ def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, ima
             present[m] = torch.from_numpy(ad["present"][sel].copy())
             if "lengths" in ad:
                 lengths[m] = torch.from_numpy(ad["lengths"][sel].copy())
+        sample_ids = plan.ids[sel].astype(np.int64)
+        item_ids = {m: torch.from_numpy(np.where(present[m].numpy(), sample_ids, -1))
+                    for m in [*(["ts"] if mode != "image" else []), *added]}
+        item_ids["cxr"] = torch.from_numpy(np.where(h, plan.cxr_index[sel], -1).astype(np.int64))
         splits[sname] = Split(inputs, present, torch.from_numpy(plan.y[sel].copy()),
-                              torch.from_numpy(plan.ids[sel].copy()), lengths, sname)
+                              torch.from_numpy(plan.ids[sel].copy()), lengths, sname, item_ids)
         items[sname] = {}
         if mode != "image":
             items[sname]["ts"] = [int(i) for i in plan.ids[sel]]

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from mindkit.common import check_choice
+from mindkit.common import check_choice, check_number
 from mindkit.common import progress as progress_bar
 from mindkit.data.base import MultimodalDataset
 from mindkit.data.mimic.assemble import _assemble
@@ -62,6 +62,7 @@ from mindkit.data.mimic.tables import (
     read_stay_columns,
 )
 from mindkit.data.registry import register_variant
+from mindkit.data.splits import check_seed
 
 # --------------------------------------------------------------------------------------------
 # arrays (one step per stay or image: the bar is redrawn at most twice a second, on stderr, and
@@ -249,25 +250,21 @@ def build_mimic(
     check_choice("missing_images", missing_images, ("raise", "skip"))
     check_choice("bad_values", bad_values, ("raise", "drop"))
     check_choice("uncertain", uncertain, ("zero", "one"))
-    image_size = int(image_size)
-    if image_size < 8:
-        raise ValueError(f"image_size must be >= 8, got {image_size}")
-    resize = default_resize(image_size) if resize is None else int(resize)
-    if resize < image_size:
-        raise ValueError(f"resize ({resize}) must be >= image_size ({image_size})")
+    image_size = check_number("image_size", image_size, 8, integer=True)
+    resize = default_resize(image_size) if resize is None else check_number(
+        "resize", resize, image_size, integer=True,
+        hint="the shorter side before the centre crop to image_size, so at least image_size")
     if task == "ihm":
         max_hours = IHM_HOURS
     elif task == "pheno" and max_hours is not None:
-        max_hours = int(max_hours)
-        if max_hours < 1:
-            raise ValueError(f"max_hours must be >= 1 or None, got {max_hours}")
+        max_hours = check_number("max_hours", max_hours, 1, integer=True,
+                                 hint="or None to keep whole stays")
     if max_samples is not None:
-        max_samples = int(max_samples)
-        if max_samples < 1:
-            raise ValueError(f"max_samples must be >= 1 or None, got {max_samples}")
+        max_samples = check_number("max_samples", max_samples, 1, integer=True,
+                                   hint="or None for every sample")
     views = None if views is None else [str(v) for v in ([views] if isinstance(views, str)
                                                          else views)]
-    seed = int(seed)
+    seed = check_seed(seed)
     mods = _check_modalities(modalities, task, mode)
     extra = [m for m in mods if m not in DEFAULT_MODALITIES]
     unused = {"tab": [("tab_columns", tab_columns, None), ("tab_channels", tab_channels, None)],
@@ -280,6 +277,12 @@ def build_mimic(
         if given:
             raise ValueError(f"{given} given but {m!r} is not in modalities {mods}; add it, "
                              "e.g. modalities=('ts', 'cxr', 'tab', 'notes')")
+    if "notes" in mods:  # numbers first: a bad value is named before any folder is looked up
+        notes_max_tokens = check_number("notes_max_tokens", notes_max_tokens, 1, integer=True)
+        notes_min_count = check_number("notes_min_count", notes_min_count, 1, integer=True)
+        if notes_max_vocab is not None:
+            notes_max_vocab = check_number("notes_max_vocab", notes_max_vocab, 1, integer=True,
+                                           hint="or None for no limit")
     ehr, cxr = _roots(ehr_root, cxr_root, need_ehr=task != "findings", need_cxr=True)
     disc = Discretizer(load_discretizer_config(discretizer_config)) if discretizer_config \
         else default_discretizer()
@@ -289,14 +292,6 @@ def build_mimic(
             TAB_COLUMNS if tab_columns is None else tab_columns, tab_channels, disc)
     notes = None
     if "notes" in mods:
-        notes_max_tokens, notes_min_count = int(notes_max_tokens), int(notes_min_count)
-        if notes_max_tokens < 1 or notes_min_count < 1:
-            raise ValueError(f"notes_max_tokens ({notes_max_tokens}) and notes_min_count "
-                             f"({notes_min_count}) must be >= 1")
-        if notes_max_vocab is not None:
-            notes_max_vocab = int(notes_max_vocab)
-            if notes_max_vocab < 1:
-                raise ValueError(f"notes_max_vocab must be >= 1 or None, got {notes_max_vocab}")
         notes = _notes_root(notes_root)
     uses_ts = task != "findings" and mode != "image"
     if normalizer is not None and not (uses_ts and standardize):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.common import check_share, rng_stream
+from mindkit.common import check_number, check_share, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.mimic import (
     CONTINUOUS_COLUMNS,
@@ -19,7 +19,7 @@ from mindkit.data.mimic import (
     fit_normalizer,
 )
 from mindkit.data.registry import register_variant
-from mindkit.data.splits import split_fractions, stratified_split_index
+from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
 from mindkit.data.synthetic.demo import DEMO_CONTINUOUS, DEMO_FEATURES, _make_demo, _standardise
 from mindkit.data.synthetic.images import _make_cxr
 from mindkit.data.synthetic.measure import MEASURED
@@ -49,6 +49,13 @@ from mindkit.data.synthetic.world import (
     _intercept,
     _sigmoid,
 )
+
+MAX_SCALE = 10.0
+"""Upper bound of the ``informative_*`` and ``noise`` options (1 is the default strength):
+far above it the generator's Poisson draws overflow (``informative_cxr`` near 16, ``noise``
+near 50 already fail at a few hundred patients)."""
+MAX_IMAGE_SIZE = 512
+_SCALE_HINT = "1 is the default strength; far above 10 the generator's count draws overflow"
 
 
 def _modalities(value) -> list[str]:
@@ -85,9 +92,7 @@ def build_synthetic(
 ) -> MultimodalDataset:
     """Generate ``synthetic_ihm`` (``task="binary"``) or ``synthetic_pheno``
     (``"multilabel"``; ``prevalence`` is not used); options as in :func:`build_ihm`."""
-    n = int(n_samples)
-    if n < 20:
-        raise ValueError(f"n_samples must be >= 20, got {n_samples}")
+    n = check_number("n_samples", n_samples, 20, integer=True)
     mods = _modalities(modalities)
     unpaired = {m: check_share(f"unpaired_{m}", v) for m, v in (
         ("ts", unpaired_ts), ("cxr", unpaired_cxr), ("demo", unpaired_demo),
@@ -101,23 +106,21 @@ def build_synthetic(
     if total > 1:
         raise ValueError(" + ".join(f"unpaired_{m}" for m in mods)
                          + f" must be <= 1, got {total:g}")
-    info = {"ts": float(informative_ts), "cxr": float(informative_cxr),
-            "demo": float(informative_demo), "notes": float(informative_notes)}
-    if min(*info.values(), float(noise), float(informative_missingness)) < 0:
-        raise ValueError("informative_* options, informative_missingness and noise must be >= 0")
-    noise = float(noise)
-    size = int(image_size)
-    if size < 8:
-        raise ValueError(f"image_size must be >= 8, got {image_size}")
+    info = {m: check_number(f"informative_{m}", v, 0.0, MAX_SCALE, hint=_SCALE_HINT)
+            for m, v in (("ts", informative_ts), ("cxr", informative_cxr),
+                         ("demo", informative_demo), ("notes", informative_notes))}
+    info_missing = check_number("informative_missingness", informative_missingness, 0.0,
+                                MAX_SCALE, hint=_SCALE_HINT)
+    noise = check_number("noise", noise, 0.0, MAX_SCALE, hint=_SCALE_HINT)
+    size = check_number("image_size", image_size, 8, MAX_IMAGE_SIZE, integer=True,
+                        hint="the side in pixels of the image drawn for every patient")
     fr = split_fractions(val_fraction, test_fraction)
-    seed = int(seed)
+    seed = check_seed(seed)
 
     z = _factors(seed, n)
     label_rng = rng_stream(seed, STREAMS, _S_LABEL)
     if task == "binary":
-        p = check_share("prevalence", prevalence)
-        if not 0 < p < 1:
-            raise ValueError("prevalence must be strictly between 0 and 1")
+        p = check_number("prevalence", prevalence, 0.0, 1.0, low_open=True, high_open=True)
         logit = _intercept(IHM_WEIGHTS, p) + z @ IHM_WEIGHTS
         y = (label_rng.random(n) < _sigmoid(logit)).astype(np.float32)[:, None]
         class_names = ["mortality"]
@@ -143,7 +146,7 @@ def build_synthetic(
     lengths: dict[str, np.ndarray] = {}
     prep: dict = {}
     if "ts" in mods:
-        raw = _simulate_ts(z, info["ts"], noise, float(informative_missingness),
+        raw = _simulate_ts(z, info["ts"], noise, info_missing,
                            rng_stream(seed, STREAMS, _S_TS))
         x = _discretise(raw)
         x[~present["ts"]] = 0.0
@@ -178,6 +181,8 @@ def build_synthetic(
             ids=torch.from_numpy(patient[idx]),
             lengths={m: torch.from_numpy(v[idx]) for m, v in lengths.items()},
             name=sname,
+            item_ids={m: torch.from_numpy(np.where(present[m][idx], patient[idx], -1))
+                      for m in mods},
         )
         items[sname] = {m: [int(i) for i in idx[present[m][idx]]] for m in mods}
         counts[sname] = {
@@ -245,11 +250,11 @@ def build_synthetic(
         unpaired_cxr=unpaired["cxr"], unpaired_demo=unpaired["demo"],
         unpaired_notes=unpaired["notes"], informative_ts=info["ts"],
         informative_cxr=info["cxr"], informative_demo=info["demo"],
-        informative_notes=info["notes"], informative_missingness=float(informative_missingness),
+        informative_notes=info["notes"], informative_missingness=info_missing,
         noise=noise, image_size=size, seed=seed, val_fraction=fr[1], test_fraction=fr[2],
     )
     if task == "binary":
-        options["prevalence"] = float(prevalence)
+        options["prevalence"] = p
     alone = ", ".join(f"{unpaired[m]:.0%} have {m} alone" for m in mods if len(mods) > 1)
     return MultimodalDataset(
         name=name,
@@ -272,7 +277,7 @@ def build_synthetic(
 
 _OPTIONS_DOC = """
     Options:
-        n_samples: number of synthetic patients (one sample each), default 3000.
+        n_samples: number of synthetic patients (one sample each, at least 20), default 3000.
         modalities: which modalities to build, from "ts", "cxr", "demo", "notes" (a list, or a
             comma-separated string); default ("ts", "cxr").
         unpaired_ts: share of patients with the time series alone (default 0.4).
@@ -282,11 +287,12 @@ _OPTIONS_DOC = """
             shares of modalities not requested (and all shares with a single modality) are
             ignored.
         informative_ts, informative_cxr, informative_demo, informative_notes: strength of the
-            factor signal in each modality (0: none; default 1).
+            factor signal in each modality (0: none; default 1; at most 10).
         informative_missingness: how much sicker patients are charted more often (neuro checks,
-            labs, temperature); default 0 (missingness uninformative).
-        noise: scale of the nuisance variation and noise in every modality (default 1).
-        image_size: side of the square image (default 32).
+            labs, temperature); default 0 (missingness uninformative); at most 10.
+        noise: scale of the nuisance variation and noise in every modality (default 1; in
+            [0, 10]).
+        image_size: side of the square image (default 32; 8 to 512).
         seed: fixes the patients, presence pattern, noise and split (default 0).
         val_fraction, test_fraction: patient shares of val and test (default 0.15 each).
 """
