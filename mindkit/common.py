@@ -147,7 +147,8 @@ def rng_stream(seed: int, *name: int | str) -> np.random.Generator:
 __all__ = ["TASKS", "check_choice", "check_number", "check_share", "progress", "rng_stream"]
 
 
-def with_ext(path: str | Path, ext: str, known: tuple[str, ...] = (".pt", ".json")) -> Path:
+def with_ext(path: str | Path, ext: str,
+             known: tuple[str, ...] = (".safetensors", ".pt", ".json")) -> Path:
     """``path`` with extension ``ext``: a ``known`` extension is replaced, anything else is kept
     as part of the name (method names such as ``mind@alpha=0.8`` contain dots, which
     ``Path.with_suffix`` would cut)."""
