@@ -1,11 +1,13 @@
 """The ``mindkit`` command line: run the notebook series, print a run's results.
 
-    python -m mindkit.cli run --run-dir runs/demo [--dataset avdigits] [--quick]
+    python -m mindkit.cli run --run-dir runs/demo [--dataset avdigits] [--quick] [--param N=V]
     python -m mindkit.cli results runs/demo
     python -m mindkit.cli sweep NOTEBOOK [NOTEBOOK ...] --out DIR -p NAME V1,V2 ... [--grid F]
     python -m mindkit.cli sweep-collect DIR
 
-``mindkit`` (the console script) is the same command.
+``mindkit`` (the console script) is the same command. A refused request (an unknown notebook
+parameter, a value of the wrong type, a grid file that does not parse) prints one line,
+``mindkit: <what is wrong and what to do>``, on stderr and exits with code 2.
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ import sys
 import time
 from pathlib import Path
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+from mindkit.notebook import NOTEBOOK_DIR, ParameterError
+
 SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
 NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "05_explain",
                       "06_bottleneck_gm", "07_mckd_and_comparison", "08_sweep_analysis")
+# parameters every notebook declares that ``mindkit run`` sets through its own flags
+RUN_FLAGS = {name: f"it has its own flag: use --{name.replace('_', '-')}"
+             for name in ("run_dir", "dataset", "seed", "quick")}
 
 
 def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR
@@ -60,22 +66,41 @@ def results_table(run_dir: Path):
     return d[cols].reset_index(drop=True)
 
 
-def cmd_run(args) -> int:
-    run_dir = Path(args.run_dir).resolve()
+def run_parameters(notebooks, base: dict, items: list[str]) -> dict[str, dict]:
+    """What each notebook of ``mindkit run`` receives: ``base`` (the flags' dataset, seed, quick
+    and run_dir) and the ``--param NAME=VALUE`` items, each only for the notebooks that declare
+    it, typed against its default (:func:`mindkit.notebook.check_parameters`, shared with
+    ``mindkit sweep``). Everything is checked before any notebook runs; a refusal raises
+    :class:`ParameterError`."""
+    from mindkit.notebook import check_parameters, parameter_specs
     from mindkit.sweep import parse_value
 
-    params = {"dataset": args.dataset, "seed": args.seed, "quick": args.quick,
-              "run_dir": str(run_dir)}
-    for item in args.param or []:
-        name, sep, value = item.partition("=")
+    values: dict = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
         if not sep or not name:
-            raise SystemExit(f"--param takes NAME=VALUE, not {item!r}")
-        params[name] = parse_value(value)
+            raise ParameterError(f"--param takes NAME=VALUE (e.g. --param epochs=5), not {item!r}")
+        if name in values:
+            raise ParameterError(f"--param {name} is given twice; give it once")
+        values[name] = parse_value(text)
+    specs = [(name, parameter_specs(NOTEBOOK_DIR / f"{name}.ipynb")) for name in notebooks]
+    per = check_parameters(values, specs, reserved=RUN_FLAGS)
+    return {name: {**{k: v for k, v in base.items() if k in declared}, **given}
+            for (name, declared), given in zip(specs, per)}
+
+
+def cmd_run(args) -> int:
+    run_dir = Path(args.run_dir).resolve()
+    notebooks = NOTEBOOKS if args.all else args.notebooks or SERIES
+    base = {"dataset": args.dataset, "seed": args.seed, "quick": args.quick,
+            "run_dir": str(run_dir)}
+    params = run_parameters(notebooks, base, args.param or [])
     t0 = time.perf_counter()
-    for name in (NOTEBOOKS if args.all else args.notebooks or SERIES):
+    for name in notebooks:
         t = time.perf_counter()
         print(f"[mindkit] executing {name} ...", flush=True)
-        out = execute_notebook(name, run_dir, params)
+        out = execute_notebook(name, run_dir, params[name], NOTEBOOK_DIR)
         print(f"[mindkit] {name} done in {time.perf_counter() - t:.0f} s -> {out}", flush=True)
     table = results_table(run_dir)
     table.to_csv(run_dir / "results.csv", index=False)
@@ -111,14 +136,20 @@ def cmd_results(args) -> int:
 
 def cmd_sweep(args) -> int:
     from mindkit.sweep import expand, load_grid_file, parse_cli_grid, run_sweep
+    from mindkit.sweep.runner import resolve_notebook
 
+    for ref in args.notebooks:
+        try:
+            resolve_notebook(ref)
+        except FileNotFoundError as e:
+            raise ParameterError(str(e)) from None
     grid, include, fixed = {}, [], {}
     if args.grid:
         grid, include, fixed = load_grid_file(args.grid)
     cli = parse_cli_grid(args.param or [])
     clash = sorted(set(grid) & set(cli))
     if clash:
-        raise SystemExit(f"parameters {clash} are in both {args.grid} and -p; give them once")
+        raise ParameterError(f"parameters {clash} are in both {args.grid} and -p; give them once")
     grid = {**grid, **cli}
     summary = run_sweep(args.notebooks, grid, args.out, include=include, fixed=fixed,
                         workers=args.workers,
@@ -162,13 +193,22 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--run-dir", default="runs/demo")
     r.add_argument("--dataset", default="avdigits")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--quick", action="store_true", help="tiny subsample and few epochs")
+    r.add_argument("--quick", action="store_true",
+                   help="tiny subsample and few epochs: each notebook prints what quick changed; "
+                   "a parameter set with --param keeps its value (one equal to the default "
+                   "counts as the default)")
     r.add_argument("--notebooks", nargs="*", choices=NOTEBOOKS,
                    help="notebooks to run (default: the demo series 00-02)")
     r.add_argument("--all", action="store_true",
                    help=f"the whole series: {', '.join(NOTEBOOKS)}")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
-                   help="a notebook parameter for every notebook run, typed like papermill's -p")
+                   help="a notebook parameter, typed like papermill's -p (int, float, bool, JSON "
+                   "lists/objects, else text), given to the notebooks whose parameters cell "
+                   "declares it (NOTEBOOK.NAME, e.g. 01_teachers.epochs, to one); refused (exit "
+                   "2) when no notebook run declares it or its type differs from the default's "
+                   "(an int is taken for a float); an explicit value wins over --quick; "
+                   "run_dir, dataset, seed and quick are refused here: use --run-dir, --dataset, "
+                   "--seed, --quick")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("results", help="print a run folder's test results")
     s.add_argument("run_dir")
@@ -178,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Run notebooks over a parameter grid, one folder per run, on Dask "
         "distributed; finished runs are skipped, failures recorded. A parameter goes to every "
         "notebook of the chain that declares it; 'NOTEBOOK.NAME' (e.g. 01_teachers.epochs) to "
-        "one. Values are typed like papermill's -p (int, float, bool, JSON lists/objects).")
+        "one. Values are typed like papermill's -p (int, float, bool, JSON lists/objects) and "
+        "checked against each notebook's parameters cell: a name no notebook declares, a value "
+        "whose type differs from the default's (an int is taken for a float) or a grid file "
+        "that does not parse is refused with one line (exit code 2). run_dir is set per run.")
     w.add_argument("notebooks", nargs="+", help="notebook names, numbers or paths, in order")
     w.add_argument("--out", required=True, help="sweep folder (one sub-folder per run)")
     w.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUES"),
@@ -199,7 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("out")
     c.set_defaults(fn=cmd_sweep_collect)
     args = p.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except ParameterError as e:
+        print(f"mindkit: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

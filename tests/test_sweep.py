@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from mindkit.sweep import (
+    ParameterError,
     collect,
     expand,
     load_grid_file,
@@ -147,12 +148,20 @@ def test_plan_shares_upstream_runs_and_routes_parameters(tmp_path):
     assert j.upstream.params == {"quick": True, "epochs": 3, "seed": 0}  # no alpha for 01
     assert j.params["epochs"] == 2 and j.params["alpha"] == 0.2
     assert j.params["teacher_dir"] == str(j.upstream.folder / "teachers")
-    with pytest.raises(ValueError, match="no notebook of this sweep has a parameter 'alfa'"):
+    with pytest.raises(ParameterError, match="unknown parameter 'alfa': 02_mind_distillation "
+                       "does not declare it; did you mean 'alpha'"):
         plan("02_mind_distillation", [{"alfa": 1}], tmp_path, nbdir)
-    with pytest.raises(ValueError, match="set by the sweep"):
+    with pytest.raises(ParameterError, match="the sweep sets it"):
         plan("02_mind_distillation", [{"run_dir": "x"}], tmp_path, nbdir)
-    with pytest.raises(ValueError, match="01_teachers has no parameter 'alpha'"):
+    with pytest.raises(ParameterError, match="01_teachers does not declare 'alpha'"):
         plan(["01_teachers", "02_mind_distillation"], [{"01_teachers.alpha": 1}], tmp_path, nbdir)
+    with pytest.raises(ParameterError, match="'epochs' of 02_mind_distillation takes an int "
+                       r"\(default 12\), not a str 'abc'"):
+        plan("02_mind_distillation", [{"epochs": "abc"}], tmp_path, nbdir)
+    # an int for a float parameter reaches the notebook as a float; the run's name is unchanged
+    (job,) = plan("02_mind_distillation", [{"T": 4}], tmp_path, nbdir)
+    assert job.params["T"] == 4.0 and isinstance(job.params["T"], float)
+    assert job.folder.name == run_name({"T": 4.0})
 
 
 # ------------------------------------------------------------------ execution (serial)

@@ -7,9 +7,12 @@ distributed, resumable, failures isolated; ``collect`` gathers the results into 
     df = collect("runs/sweeps/a")
 
 From the shell: ``mindkit sweep NOTEBOOK --out DIR -p NAME V1,V2 ...`` and
-``mindkit sweep-collect DIR`` (see ``mindkit.cli``).
+``mindkit sweep-collect DIR`` (see ``mindkit.cli``). Parameters are checked against each
+notebook's ``parameters`` cell by :func:`mindkit.notebook.check_parameters` (the checker
+``mindkit run --param`` uses too); a refusal is a :class:`ParameterError`.
 """
 
+from mindkit.notebook import ParameterError
 from mindkit.sweep.collect import collect, run_folders, write_results
 from mindkit.sweep.grid import (
                                 expand,
@@ -22,6 +25,7 @@ from mindkit.sweep.grid import (
 )
 from mindkit.sweep.runner import SweepSummary, notebook_parameters, plan, read_status, run_sweep
 
-__all__ = ["run_sweep", "collect", "run_folders", "write_results", "SweepSummary", "plan",
-           "read_status", "notebook_parameters", "expand", "load_grid_file", "params_key",
-           "parse_cli_grid", "parse_value", "run_name", "split_values"]
+__all__ = ["ParameterError", "run_sweep", "collect", "run_folders", "write_results",
+           "SweepSummary", "plan", "read_status", "notebook_parameters", "expand",
+           "load_grid_file", "params_key", "parse_cli_grid", "parse_value", "run_name",
+           "split_values"]

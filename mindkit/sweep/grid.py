@@ -4,6 +4,9 @@ Values given on the command line are typed the way papermill types ``-p`` values
 ``False`` become bools, ``None`` None, then int, then float, then JSON (lists, objects, quoted
 strings), else the string itself. A comma splits a ``-p`` value into grid values except inside
 brackets or quotes, so ``-p teacher_sizes '["xs"],["xs","s","m"]'`` gives two lists.
+
+A value, grid or grid file that cannot be read raises :class:`mindkit.notebook.ParameterError`
+(a ``ValueError``), which the command line prints as one line (exit code 2).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from mindkit.notebook import ParameterError
 
 NAME_MAX = 150  # characters of a run folder's readable part (the hash keeps it unique)
 
@@ -36,7 +41,7 @@ def parse_value(text: str) -> Any:
         try:
             return json.loads(s)
         except json.JSONDecodeError as e:
-            raise ValueError(f"the value {s!r} looks like JSON but does not parse: {e}; quote "
+            raise ParameterError(f"the value {s!r} looks like JSON but does not parse: {e}; quote "
                              "it for the shell, e.g. -p teacher_sizes '[\"xs\",\"s\"]'") from None
     return s
 
@@ -60,7 +65,7 @@ def split_values(text: str) -> list[str]:
         cur.append(ch)
     parts.append("".join(cur))
     if depth != 0 or quote:
-        raise ValueError(f"unbalanced brackets or quotes in {text!r}")
+        raise ParameterError(f"unbalanced brackets or quotes in {text!r}")
     return [p for p in (p.strip() for p in parts) if p]
 
 
@@ -69,10 +74,11 @@ def parse_cli_grid(pairs: Iterable[tuple[str, str]]) -> dict[str, list]:
     grid: dict[str, list] = {}
     for name, text in pairs:
         if name in grid:
-            raise ValueError(f"parameter {name!r} is given twice; list all its values in one -p")
+            raise ParameterError(f"parameter {name!r} is given twice; list all its values in "
+                                 "one -p")
         values = [parse_value(v) for v in split_values(text)]
         if not values:
-            raise ValueError(f"parameter {name!r} has no values")
+            raise ParameterError(f"parameter {name!r} has no values; give at least one")
         grid[name] = values
     return grid
 
@@ -85,20 +91,30 @@ def load_grid_file(path: str | Path) -> tuple[dict[str, list], list[dict], dict[
     import yaml
 
     path = Path(path)
-    doc = yaml.safe_load(path.read_text()) or {}
+    if not path.is_file():
+        raise ParameterError(f"no grid file {path}; give the path of a YAML file with 'grid:'")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ParameterError(f"{path}: not valid YAML{at} ({problem}); a grid file maps 'grid', "
+                             "'include', 'fixed' to parameters") from None
     if not isinstance(doc, dict) or not set(doc) <= {"grid", "include", "fixed"}:
-        raise ValueError(f"{path}: a grid file is a mapping with keys 'grid', 'include', 'fixed' "
-                         f"(got {sorted(doc) if isinstance(doc, dict) else type(doc).__name__})")
+        raise ParameterError(
+            f"{path}: a grid file is a mapping with keys 'grid', 'include', 'fixed' "
+            f"(got {sorted(doc) if isinstance(doc, dict) else type(doc).__name__})")
     grid = doc.get("grid") or {}
     if not isinstance(grid, dict):
-        raise ValueError(f"{path}: 'grid' must map parameter names to lists of values")
+        raise ParameterError(f"{path}: 'grid' must map parameter names to lists of values")
     grid = {str(k): (v if isinstance(v, list) else [v]) for k, v in grid.items()}
     include = doc.get("include") or []
     if not isinstance(include, list) or not all(isinstance(p, dict) for p in include):
-        raise ValueError(f"{path}: 'include' must be a list of mappings, one per extra run")
+        raise ParameterError(f"{path}: 'include' must be a list of mappings, one per extra run")
     fixed = doc.get("fixed") or {}
     if not isinstance(fixed, dict):
-        raise ValueError(f"{path}: 'fixed' must map parameter names to one value each")
+        raise ParameterError(f"{path}: 'fixed' must map parameter names to one value each")
     return grid, [dict(p) for p in include], {str(k): v for k, v in fixed.items()}
 
 
@@ -109,7 +125,8 @@ def expand(grid: Mapping[str, list] | None, include: Iterable[Mapping] = (),
     grid = dict(grid or {})
     for k, v in grid.items():
         if not isinstance(v, (list, tuple)) or len(v) == 0:
-            raise ValueError(f"grid parameter {k!r} needs a non-empty list of values, not {v!r}")
+            raise ParameterError(f"grid parameter {k!r} needs a non-empty list of values, "
+                                 f"not {v!r}")
     points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] if grid else []
     points += [dict(p) for p in include]
     if not points:

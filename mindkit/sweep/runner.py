@@ -16,7 +16,10 @@ never leaves a half-written run that counts as finished; ``status.json`` is writ
 needs a run of the first; the first is run once per distinct set of the parameters it declares
 (so once per seed, say) and the second gets ``teacher_dir`` pointing at its ``teachers/``. A
 parameter goes to every notebook of the chain that declares it; ``01_teachers.epochs`` goes to
-that notebook only. A parameter no notebook declares is refused (papermill would only warn).
+that notebook only. A parameter no notebook declares, or a value whose type differs from the
+default's, is refused before anything runs (:func:`mindkit.notebook.check_parameters`, the
+checker ``mindkit run --param`` uses too); an int given for a float parameter reaches the
+notebook as a float (the run's name and key are those of the values given).
 
 **Execution** goes through Dask distributed: ``workers=N`` starts a ``LocalCluster`` of N
 single-threaded worker processes, ``scheduler="tcp://host:8786"`` submits to a running cluster
@@ -46,15 +49,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mindkit.notebook import (
+    NOTEBOOK_DIR,
+    Parameter,
+    ParameterError,
+    check_parameters,
+    parameter_specs,
+)
 from mindkit.sweep.grid import canonical, expand, params_key, run_name
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 STAGES_DIR = "_stages"
 TMP_DIR = ".tmp"
 # parameters through which a notebook consumes an earlier notebook's output:
 # parameter -> (the notebook that makes it, the sub-folder of that notebook's run_dir)
 INPUTS = {"teacher_dir": ("01_teachers", "teachers")}
-RESERVED = ("run_dir",)  # set by the sweep for every run
+RESERVED = {"run_dir": "the sweep sets it (one folder per run under --out)"}
 THREAD_ENV = ("MINDKIT_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -79,38 +88,24 @@ def resolve_notebook(ref: str | Path, notebook_dir: Path = NOTEBOOK_DIR) -> Path
 
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
-    """The names and default values of a notebook's ``parameters`` cell."""
-    import ast
-
-    import nbformat
-
-    nb = nbformat.read(str(path), as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"{path.name} has {len(cells)} cells tagged 'parameters'; a sweep needs "
-                         "exactly one")
-    out = {}
-    for node in ast.parse(cells[0].source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and \
-                isinstance(node.targets[0], ast.Name):
-            try:
-                out[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                out[node.targets[0].id] = None
-    return out
+    """The names and default values of a notebook's ``parameters`` cell
+    (:func:`mindkit.notebook.parameter_specs` reads it)."""
+    return {n: p.default for n, p in parameter_specs(path).items()}
 
 
 @dataclass
 class Stage:
     path: Path
-    declared: dict[str, Any]
+    specs: dict[str, Parameter]
+
+    @property
+    def declared(self) -> dict[str, Any]:
+        """Parameter name -> default."""
+        return {n: p.default for n, p in self.specs.items()}
 
     @property
     def name(self) -> str:
         return self.path.stem
-
-    def matches(self, prefix: str) -> bool:
-        return prefix in (self.name, self.name.split("_")[0])
 
 
 @dataclass
@@ -142,30 +137,9 @@ class SweepSummary:
 
 
 def _split_stage_params(point: Mapping[str, Any], stages: Sequence[Stage]) -> list[dict]:
-    per = [dict() for _ in stages]
-    for k, v in point.items():
-        if k in RESERVED:
-            raise ValueError(f"{k!r} is set by the sweep (one folder per run); do not give it")
-        if "." in k:
-            prefix, name = k.rsplit(".", 1)
-            hit = [i for i, s in enumerate(stages) if s.matches(prefix)]
-            if not hit:
-                raise ValueError(f"{k!r}: no notebook {prefix!r} in this sweep's chain "
-                                 f"({', '.join(s.name for s in stages)})")
-            for i in hit:
-                if name not in stages[i].declared:
-                    raise ValueError(f"{stages[i].name} has no parameter {name!r}; its parameters "
-                                     f"are {', '.join(stages[i].declared)}")
-                per[i][name] = v
-            continue
-        hit = [i for i, s in enumerate(stages) if k in s.declared]
-        if not hit:
-            raise ValueError(
-                f"no notebook of this sweep has a parameter {k!r} (papermill would ignore it); "
-                + "; ".join(f"{s.name}: {', '.join(s.declared)}" for s in stages))
-        for i in hit:
-            per[i].setdefault(k, v)
-    return per
+    """The parameters each stage receives for ``point``: checked, routed and typed by
+    :func:`mindkit.notebook.check_parameters`, the checker ``mindkit run`` uses too."""
+    return check_parameters(point, [(s.name, s.specs) for s in stages], reserved=RESERVED)
 
 
 def plan(notebooks: str | Sequence[str], points: Sequence[Mapping[str, Any]], out: str | Path,
@@ -175,8 +149,8 @@ def plan(notebooks: str | Sequence[str], points: Sequence[Mapping[str, Any]], ou
     refs = [notebooks] if isinstance(notebooks, (str, Path)) else list(notebooks)
     if not refs:
         raise ValueError("a sweep needs at least one notebook")
-    stages = [Stage(p, notebook_parameters(p)) for p in (resolve_notebook(r, notebook_dir)
-                                                         for r in refs)]
+    stages = [Stage(p, parameter_specs(p)) for p in (resolve_notebook(r, notebook_dir)
+                                                     for r in refs)]
     out = Path(out).resolve()
     shared: dict[str, Job] = {}
     finals = []
@@ -398,8 +372,9 @@ def _is_done(job: Job, retry_failed: bool) -> tuple[bool, dict | None]:
     if st is None:
         return False, None
     if st.get("notebook") != job.stage.name or st.get("key") != job.key:
-        raise ValueError(f"{job.folder} holds a run of {st.get('notebook')} with other parameters "
-                         f"than this sweep asks for; use another out folder or remove it")
+        raise ParameterError(f"{job.folder} holds a run of {st.get('notebook')} with other "
+                             "parameters than this sweep asks for; use another out folder or "
+                             "remove it")
     if st.get("status") == "ok":
         return True, st
     return (not retry_failed), st
