@@ -21,6 +21,7 @@ import pytest
 
 from mindkit.cli import SERIES, execute_notebook
 from mindkit.run import REQUIRED_FIELDS
+from mindkit.train.checkpoint import WEIGHTS_EXT
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -175,8 +176,8 @@ def test_series_runs_quick(tmp_path, dataset, background):
     heads = {r["head"] for r in records if r["notebook"] == "02_mind_distillation"}
     assert {"mm", "routed"} | MODALITIES[dataset] <= heads
     assert {r["method"] for r in records} >= {"teacher", "teacher_ensemble", "mind", "no_kd"}
-    assert len(list((run / "teachers").glob("*.pt"))) == 6
-    assert (run / "students" / "mind.pt").exists() and (run / "splits.json").exists()
+    assert len(list((run / "teachers").glob(f"*{WEIGHTS_EXT}"))) == 6
+    assert (run / "students" / f"mind{WEIGHTS_EXT}").exists() and (run / "splits.json").exists()
     assert {"01_teachers.png", "02_mind_vs_nokd.png"} <= {p.name for p in run.glob("*.png")}
     # notebook 00's counts keep the group in `group`; KD settings only on the KD student
     counts = [r for r in records if r["notebook"] == "00_data_tour"]
@@ -211,7 +212,8 @@ def _missing_modalities_ran_quick(run: Path) -> None:
     assert {"ece"} <= {r["metric"] for r in nb04}
     # reused, not retrained: no MIND/no-KD checkpoint of its own, the baselines trained here
     own = run / "04" / "seed0" / "students"
-    assert not (own / "mind.pt").exists() and (own / "single_head_zero.pt").exists()
+    assert not (own / f"mind{WEIGHTS_EXT}").exists()
+    assert (own / f"single_head_zero{WEIGHTS_EXT}").exists()
     # the curves' rate-0 points are notebook 02's plain scores of the same students
     plain = {r["method"]: r["value"] for r in records
              if r["notebook"] == "02_mind_distillation" and r["head"] == "routed"
@@ -236,7 +238,7 @@ def _explain_ran_quick(run: Path) -> None:
     assert {"mean_abs_attribution", "spearman_attribution_vs_drop",
             "ig_rank_agreement"} <= {r["metric"] for r in nb05}
     assert {"mind", "no_kd", "mind - no_kd"} <= {r["method"] for r in nb05}
-    assert not (run / "05" / "seed0" / "students" / "mind.pt").exists()
+    assert not (run / "05" / "seed0" / "students" / f"mind{WEIGHTS_EXT}").exists()
     for fig in ("05_modality_attributions", "05_teacher_agreement", "05_kd_explorer",
                 "05_attribution_viewer"):
         assert (run / f"{fig}.png").exists(), fig
