@@ -103,7 +103,9 @@ def cmd_run(args) -> int:
         out = execute_notebook(name, run_dir, params[name], NOTEBOOK_DIR)
         print(f"[mindkit] {name} done in {time.perf_counter() - t:.0f} s -> {out}", flush=True)
     table = results_table(run_dir)
-    table.to_csv(run_dir / "results.csv", index=False)
+    from mindkit.run import RunDir
+
+    RunDir(run_dir).write_csv(table, "results.csv")  # atomically: never a half-written table
     _print_results(table)
     print(f"\n[mindkit] finished in {time.perf_counter() - t0:.0f} s")
     print(f"  executed notebooks: {run_dir / 'notebooks'}")

@@ -369,6 +369,7 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     keys the notebook's records in ``run_dir``. The run's record files are checked
     (``run.check_records()``) before the notebook does any work.
     """
+    from mindkit.atomic import write_text
     from mindkit.data import load
     from mindkit.run import RunDir
     from mindkit.train.trainer import seed_everything
@@ -395,7 +396,7 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
                 f"{run.path} holds a run made with {prev}, but this notebook was asked for "
                 f"{ident}; use another run_dir or the same dataset parameters")
         return ds, run  # touring another dataset leaves the run's records alone
-    marker.write_text(json.dumps(ident, indent=1))
+    write_text(marker, json.dumps(ident, indent=1))
     ds.save_splits(run / "splits.json")
     return ds, run
 

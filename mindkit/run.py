@@ -242,6 +242,13 @@ class RunDir:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
         return path
 
+    def write_csv(self, frame, name: str) -> Path:
+        """``frame`` (a pandas DataFrame) as ``run_dir/name`` without its index, atomically."""
+        path = self.path / (name if name.endswith(".csv") else f"{name}.csv")
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        return path
+
     def write_json(self, name: str, payload) -> Path:
         return write_text(self.path / name, json.dumps(payload, indent=1, default=_jsonable))
 

@@ -696,11 +696,11 @@ class MultimodalDataset:
     def save_splits(self, path) -> None:
         """Write the split manifest (item ids per split and modality) as JSON."""
         import json
-        from pathlib import Path
 
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        from mindkit.atomic import write_text
+
         payload = {"dataset": self.name, "options": self.options, "items": self.items}
-        Path(path).write_text(json.dumps(payload, indent=1, default=str))
+        write_text(path, json.dumps(payload, indent=1, default=str))
 
     def check_disjoint(self) -> None:
         """Raise if any underlying item appears in more than one split."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mindkit.atomic import atomic_path
 from mindkit.train.trainer import Callback, History
 
 
@@ -56,5 +57,6 @@ class LivePlot(Callback):
 
         fig = self._figure()
         Path(self.save_to).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.save_to, dpi=110, bbox_inches="tight")
+        with atomic_path(self.save_to) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
         plt.close(fig)
