@@ -155,9 +155,16 @@ def build_synthetic(
         apply_normalizer(x, np.where(present["ts"], T_STEPS, 0), stats)
         data["ts"] = x
         prep["ts_standardization"] = stats
+    # patients grouped by split (ascending within each): the images, by far the largest
+    # modality, are generated straight into this order so that every split's images are a
+    # slice (a view) of one array instead of a second copy of all of them
+    by_split = np.argsort(split_of, kind="stable")
+    in_split_order = {"cxr"}
     if "cxr" in mods:
-        img = _make_cxr(z, info["cxr"], noise, rng_stream(seed, STREAMS, _S_CXR), size)
-        img[~present["cxr"]] = 0.0
+        rows = np.empty(n, dtype=np.int64)
+        rows[by_split] = np.arange(n)
+        img = _make_cxr(z, info["cxr"], noise, rng_stream(seed, STREAMS, _S_CXR), size, rows)
+        img[~present["cxr"][by_split]] = 0.0
         data["cxr"] = img
     if "demo" in mods:
         d = _make_demo(z, info["demo"], noise, rng_stream(seed, STREAMS, _S_DEMO))
@@ -172,10 +179,14 @@ def build_synthetic(
     patient = np.arange(n, dtype=np.int64)
 
     splits, items, counts = {}, {}, {}
+    start = 0
     for s, sname in enumerate(SPLITS):
         idx = np.flatnonzero(split_of == s)
+        rows_s = slice(start, start + len(idx))  # this split's rows of by_split-ordered data
+        start += len(idx)
         splits[sname] = Split(
-            inputs={m: torch.from_numpy(np.ascontiguousarray(data[m][idx])) for m in mods},
+            inputs={m: torch.from_numpy(np.ascontiguousarray(
+                data[m][rows_s] if m in in_split_order else data[m][idx])) for m in mods},
             present={m: torch.from_numpy(present[m][idx]) for m in mods},
             y=torch.from_numpy(y[idx]),
             ids=torch.from_numpy(patient[idx]),
