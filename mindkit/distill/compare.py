@@ -30,16 +30,23 @@ from mindkit.provenance import StaleStateError, dataset_provenance
 from mindkit.train.trainer import TrainConfig
 
 
-def teachers_for(ds, sizes, config, out_dir: Path, progress: bool):
+def teachers_for(ds, sizes, config, out_dir: Path, progress: bool, store=None):
     """Teachers of ``sizes`` for every modality: reloaded from ``out_dir`` when all exist and
-    were made for this dataset and split, else trained (and saved there)."""
+    were made for this dataset and split, else trained (and saved there; through ``store``,
+    a :class:`~mindkit.train.store.ModelStore`, when given: then the store decides, not the
+    folder)."""
+    if store is not None:
+        nets, rows = train_teachers(ds, sizes, config=config, out_dir=out_dir,
+                                    progress=progress, store=store)
+        return nets, {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
     try:
         return load_teacher_nets(out_dir, ds, sizes)
     except FileNotFoundError:
         pass
     except StaleStateError as err:
         warnings.warn(f"retraining the teachers in {out_dir}: {err}", stacklevel=2)
-    nets, rows = train_teachers(ds, sizes, config=config, out_dir=out_dir, progress=progress)
+    nets, rows = train_teachers(ds, sizes, config=config, out_dir=out_dir, progress=progress,
+                                store=store)
     scores = {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
     return nets, scores
 
@@ -71,7 +78,7 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
             ds = ds.subsample(max_per_split, seed)
         out = Path(run_dir) / f"seed{seed}" / "teachers"
         nets, scores = teachers_for(ds, list(teacher_sizes), replace(teacher_config, seed=seed),
-                                    out, progress)
+                                    out, progress, context.get("store"))
         ctx = MethodContext(ds, nets, scores, replace(student_config, seed=seed), alpha, T,
                             student_size, progress=progress, **context)
         prov = dataset_provenance(ds)

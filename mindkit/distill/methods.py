@@ -7,6 +7,16 @@ trained, checkpointed and scored the same way. ``ctx`` (:class:`MethodContext`) 
 dataset, the trained teachers per modality (with their validation scores) and the shared
 settings; ``"name@key=value,..."`` overrides settings, so alpha/T grids are method names.
 
+With a model store (``MethodContext.store``, :class:`mindkit.train.store.ModelStore`),
+:func:`run_method` trains each distinct student once: its key (:func:`method_spec`) holds the
+base method name, the dataset's fingerprint, the training config, the student's architecture
+and exactly the context fields its builder read, recorded while it was built (so ``no_kd``,
+which never reads ``alpha`` or ``T``, is the same model in every alpha/T run, while any field a
+method does read splits its key). The teachers enter by the hash of their weights. Builders
+must read the context while they build (all of them do): a field read later, during training,
+would escape the key. Use :meth:`MethodContext.with_` rather than ``dataclasses.replace`` inside
+builders (replace reads every field, which only makes keys needlessly specific).
+
 Claims they test (MIND, TMLR 2025; our reading of its abstract):
 (a) KD from unimodal teacher ensembles helps: ``mind`` vs ``no_kd``;
 (b) a multi-head student beats single-head joint fusion, above all with missing modalities:
@@ -16,10 +26,12 @@ Claims they test (MIND, TMLR 2025; our reading of its abstract):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from contextvars import ContextVar
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
+import pandas as pd
 import torch
 
 from mindkit.atomic import atomic_path
@@ -30,13 +42,24 @@ from mindkit.distill.hint import HintDistiller
 from mindkit.distill.mind import MindDistiller
 from mindkit.distill.recipes import fit_method, informed_head_weights
 from mindkit.fusion.modules import freeze_encoders
+from mindkit.models.build import model_config
 from mindkit.models.student import MM, MultiHeadStudent, SingleHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
 from mindkit.registry import Registry
+from mindkit.train.checkpoint import load_model, weights_sha256
 from mindkit.train.method import Method
-from mindkit.train.trainer import Callback, TrainConfig
+from mindkit.train.store import (
+    dataset_ident,
+    export,
+    history_from,
+    history_summary,
+    train_ident,
+)
+from mindkit.train.trainer import Callback, History, TrainConfig
 
 METHODS: Registry[Callable[["MethodContext"], Method]] = Registry("method")
+_READS: ContextVar[dict | None] = ContextVar("mindkit_context_reads", default=None)
+NOT_IN_KEY = ("progress", "store")  # context fields that never change the trained weights
 
 
 @dataclass
@@ -83,6 +106,24 @@ class MethodContext:
     mckd_meta_scale: str = "softmax"  # "softmax" (reference) or "relative" (M softmax(w))
     mckd_width: int = 32  # shared feature width
     mckd_hidden: int = 32  # hidden layer after the concatenation
+    store: object = None  # a mindkit.train.store.ModelStore: train each distinct student once
+
+    def __getattribute__(self, name: str):
+        value = object.__getattribute__(self, name)
+        if name in _CONTEXT_FIELDS:
+            reads = _READS.get()
+            if reads is not None and name not in reads:
+                reads[name] = value  # recorded while a method is built: its key (method_spec)
+        return value
+
+    def with_(self, **changes) -> "MethodContext":
+        """A copy with ``changes`` (``dataclasses.replace`` without recording every field as
+        read while a method is built)."""
+        token = _READS.set(None)
+        try:
+            return replace(self, **changes)
+        finally:
+            _READS.reset(token)
 
     def ensembles(self, sizes: list[str] | None = None) -> dict[str, TeacherEnsemble]:
         if self.ensemble_weighting not in ("uniform", "val_score"):
@@ -116,13 +157,18 @@ class MethodContext:
     def mind(self, teacher=None, alpha=None, student=None, head_weights=None,
              train_on: str = "all") -> MindDistiller:
         """A MIND method object with this context's settings (``teacher=None``: no KD)."""
-        if head_weights is None:
-            head_weights = informed_head_weights(self.head_weights, self.ensembles(),
-                                                 self.dataset, self.sharpness)
+        if head_weights is None:  # uniform weights need no teachers (nor their store keys)
+            head_weights = informed_head_weights(
+                self.head_weights, None if self.head_weights == "uniform" else self.ensembles(),
+                self.dataset, self.sharpness)
+        # without a teacher, alpha and T are unused: not read, so not part of the store key
         return MindDistiller(student if student is not None else self.student(),
                              self.dataset.task, teacher,
                              (self.alpha if alpha is None else alpha) if teacher else 0.0,
-                             self.T, head_weights, train_on)
+                             self.T if teacher is not None else 1.0, head_weights, train_on)
+
+
+_CONTEXT_FIELDS = frozenset(f.name for f in fields(MethodContext))
 
 
 GRID_KEYS = {"alpha": float, "T": float, "student_size": str, "sharpness": float,
@@ -151,9 +197,46 @@ def parse_method(name: str) -> tuple[str, dict]:
 def build_method(name: str, ctx: MethodContext) -> Method:
     """The method object for ``name`` (optionally ``base@key=value,...``)."""
     base, overrides = parse_method(name)
-    method = METHODS.get(base)(replace(ctx, **overrides))
+    method = METHODS.get(base)(ctx.with_(**overrides))
     method.name = name
     return method
+
+
+
+
+def _context_value(name: str, value):
+    if name == "dataset":
+        return dataset_ident(value)
+    if name == "config":
+        return train_ident(value)
+    if name == "teachers":
+        return {m: [weights_sha256(n.state_dict()) for n in nets]
+                for m, nets in sorted(value.items())}
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def method_spec(name: str, ctx: MethodContext) -> tuple[Method, dict]:
+    """Build method ``name`` while recording the context fields it reads; returns the method
+    and its store spec (module docstring). Reads of a method built inside another one (e.g.
+    the multimodal teacher of ``mm_teacher_kd``) count for the outer one too."""
+    outer = _READS.get()
+    reads: dict = {}
+    token = _READS.set(reads)
+    try:
+        method = build_method(name, ctx)
+    finally:
+        _READS.reset(token)
+    if outer is not None:
+        for k, v in reads.items():
+            outer.setdefault(k, v)
+    spec = {"kind": "method", "method": parse_method(name)[0],
+            "dataset": dataset_ident(ctx.dataset), "train": train_ident(ctx.config),
+            "model": model_config(method.student),
+            "context": {k: _context_value(k, v) for k, v in sorted(reads.items())
+                        if k not in NOT_IN_KEY + ("dataset", "config")}}
+    return method, spec
 
 
 def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = None,
@@ -162,23 +245,66 @@ def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = No
     the method object, its settings, the deployed and training-only parameter counts, the
     best epoch, validation score, epochs run, whether it was still improving, and the method's
     per-step logs (:func:`step_logs`: ``gm_log``, ``mckd_log``; ``None`` where it keeps none),
-    also saved beside the checkpoint (:func:`step_log_path`)."""
-    method = build_method(name, ctx)
-    hist = fit_method(method, ctx.dataset, ctx.config, checkpoint, callbacks, ctx.progress,
-                      desc=name)
-    logs = step_logs(method)  # kept beside the checkpoint
+    also saved beside the checkpoint (:func:`step_log_path`).
+
+    With ``ctx.store``, the student comes from the store when it holds the same model
+    (``info["source"]`` is ``"store:<key>"``; the stored history is replayed to
+    ``callbacks``), and is trained into it otherwise; ``checkpoint`` then gets links to the
+    stored files. ``info["store_key"]`` names the entry."""
+    if ctx.store is None:
+        method = build_method(name, ctx)
+        hist = fit_method(method, ctx.dataset, ctx.config, checkpoint, callbacks, ctx.progress,
+                          desc=name)
+        logs = step_logs(method)  # kept beside the checkpoint
+        if checkpoint is not None:
+            _save_logs(logs, checkpoint)
+        return method.student, _info(method, hist, logs, "trained")
+    method, spec = method_spec(name, ctx)
+    fitted: dict = {}
+
+    def train(ckpt: Path) -> dict:
+        fitted["hist"] = fit_method(method, ctx.dataset, ctx.config, ckpt, callbacks,
+                                    ctx.progress, desc=name)
+        _save_logs(step_logs(method), ckpt)
+        return {"summary": history_summary(fitted["hist"]), "history": fitted["hist"].records}
+
+    stored = ctx.store.get_or_train(
+        spec, train, describe=f"{name} on {ctx.dataset.display_name}, seed {ctx.config.seed}",
+        verify=lambda ckpt: load_model(ckpt, dataset=ctx.dataset))
+    if stored.trained:
+        hist, logs = fitted["hist"], step_logs(method)
+    else:
+        method.student.load_state_dict(stored.loaded.state_dict())
+        method.eval()
+        hist = history_from(stored.history, stored.summary)
+        for cb in callbacks:  # the stored training, replayed: live curves draw the same figure
+            for rec in hist.records:
+                cb.on_epoch_end(None, rec)
+            cb.on_fit_end(None, hist)
+        logs = {k: (pd.read_csv(p) if (p := step_log_path(stored.checkpoint, k)).exists()
+                    else None) for k in STEP_LOGS}
     if checkpoint is not None:
-        for kind, frame in logs.items():
-            if frame is not None:
-                with atomic_path(step_log_path(checkpoint, kind)) as tmp:
-                    frame.to_csv(tmp, index=False)
-    return method.student, {
+        export(stored, checkpoint)
+    return method.student, {**_info(method, hist, logs, stored.source), "store_key": stored.key}
+
+
+def _save_logs(logs: dict, checkpoint: str | Path) -> None:
+    for kind, frame in logs.items():
+        if frame is not None:
+            with atomic_path(step_log_path(checkpoint, kind)) as tmp:
+                frame.to_csv(tmp, index=False)
+
+
+
+
+def _info(method: Method, hist: History, logs: dict, source: str) -> dict:
+    return {
         **{f"{kind}_log": frame for kind, frame in logs.items()},
         "method": method, "settings": method.settings(),
         "params": method.deployed_parameters(), "extra_params": method.extra_parameters(),
         "best_epoch": hist.best_epoch, "val_score": hist.best_score,
         "epochs_run": len(hist.records), "still_improving": hist.still_improving,
-        "cache_s": getattr(method, "cache_s", 0.0), "history": hist}
+        "cache_s": getattr(method, "cache_s", 0.0), "history": hist, "source": source}
 
 
 STEP_LOGS = ("gm", "mckd")  # per-step logs a method may keep, saved beside its checkpoint
@@ -225,13 +351,13 @@ def _no_kd(ctx):
 @register("mind_informed", "MIND with head weights from the teachers' validation scores, "
           "favouring the more informative modality (softmax over scores / sharpness).")
 def _mind_informed(ctx):
-    return replace(ctx, head_weights="softmax").mind(EnsembleTargets(ctx.ensembles()))
+    return ctx.with_(head_weights="softmax").mind(EnsembleTargets(ctx.ensembles()))
 
 
 @register("mind_balanced", "MIND with head weights that lift the weaker modality "
           "(softmax over -scores / sharpness; balancing).")
 def _mind_balanced(ctx):
-    return replace(ctx, head_weights="softmax_inverse").mind(EnsembleTargets(ctx.ensembles()))
+    return ctx.with_(head_weights="softmax_inverse").mind(EnsembleTargets(ctx.ensembles()))
 
 
 @register("mind_no_unimodal_kd", "MIND with KD on the multimodal head only.")
@@ -291,9 +417,10 @@ def _sh_kd(ctx):
 @register("mm_teacher_kd", "A large multi-head multimodal teacher (size m, no KD) distilled "
           "head by head into the small student.")
 def _mm_teacher(ctx):
-    big = ctx.mind(None, student=ctx.student(size="m"), head_weights={})
-    fit_method(big, ctx.dataset, ctx.config, progress=ctx.progress, desc="mm_teacher")
-    return ctx.mind(ModelTargets(big.student))
+    # the teacher is the no-KD student at size m with uniform head weights (a store entry of
+    # its own when the context has a store)
+    big, _ = run_method("no_kd@student_size=m,head_weights=uniform", ctx)
+    return ctx.mind(ModelTargets(big))
 
 
 def _fusion_variant(fusion: str, kd: bool):

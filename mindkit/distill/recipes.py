@@ -73,15 +73,31 @@ def train_teacher(dataset: MultimodalDataset, modality: str, size: str, arch: st
     return model, hist
 
 
+def teacher_spec(dataset: MultimodalDataset, modality: str, size: str, arch: str | None,
+                 config: TrainConfig) -> dict:
+    """A teacher's store spec (:mod:`mindkit.train.store`): the dataset's fingerprint, the
+    network's config (modality spec, size, architecture, outputs) and the training config
+    (the device left out)."""
+    from mindkit.models.build import model_config
+    from mindkit.train.store import dataset_ident, train_ident
+
+    net = UnimodalNet(dataset.modalities[modality], dataset.num_outputs, size, arch)
+    return {"kind": "teacher", "method": "supervised", "dataset": dataset_ident(dataset),
+            "model": model_config(net), "train": train_ident(config)}
+
+
 def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s", "m"),
                    modalities: Sequence[str] | None = None, archs: dict[str, str] | None = None,
                    config: TrainConfig | None = None, out_dir: str | Path | None = None,
-                   progress: bool = True) -> tuple[dict[str, list[UnimodalNet]], list[dict]]:
+                   progress: bool = True, store=None
+                   ) -> tuple[dict[str, list[UnimodalNet]], list[dict]]:
     """Train a teacher of each size for each modality; checkpoints go to ``out_dir``
-    (``<modality>_<size>.safetensors``).
+    (``<modality>_<size>.safetensors``). With ``store`` (a
+    :class:`~mindkit.train.store.ModelStore`), a teacher the store holds is taken from it
+    (``source`` says which) and one it lacks is trained into it; ``out_dir`` then gets links.
 
     Returns the teachers per modality and one row per teacher (parameters, validation score,
-    best epoch, training seconds, whether it was still improving).
+    best epoch, training seconds, whether it was still improving, source).
     """
     config = config or TrainConfig()
     modalities = list(modalities or dataset.modality_names)
@@ -93,16 +109,42 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
         for i, size in enumerate(sizes):
             ckpt = None if out_dir is None else Path(out_dir) / f"{m}_{size}"
             cfg = replace(config, seed=config.seed * 1000 + i)
-            model, hist = train_teacher(dataset, m, size, archs.get(m), cfg, ckpt,
-                                        progress=progress)
+            if store is None:
+                model, hist = train_teacher(dataset, m, size, archs.get(m), cfg, ckpt,
+                                            progress=progress)
+                source = "trained"
+            else:
+                model, hist, source = _stored_teacher(store, dataset, m, size, archs.get(m),
+                                                      cfg, ckpt, progress)
             teachers[m].append(model)
             rows.append({"modality": m, "size": size, "arch": model.encoder.__class__.__name__,
                          "params": count_parameters(model), "val_score": hist.best_score,
                          "metric": primary_metric(dataset.task), "best_epoch": hist.best_epoch,
                          "epochs_run": len(hist.records),
                          "still_improving": hist.still_improving,
-                         "train_s": sum(r["train_s"] for r in hist.records)})
+                         "train_s": sum(r["train_s"] for r in hist.records), "source": source})
     return teachers, rows
+
+
+def _stored_teacher(store, dataset, modality, size, arch, cfg, ckpt, progress):
+    from mindkit.train.store import export, history_from, history_summary
+
+    fitted = {}
+
+    def train(path):
+        fitted["model"], fitted["hist"] = train_teacher(dataset, modality, size, arch, cfg, path,
+                                                        progress=progress)
+        return {"summary": history_summary(fitted["hist"]), "history": fitted["hist"].records}
+
+    stored = store.get_or_train(
+        teacher_spec(dataset, modality, size, arch, cfg), train,
+        describe=f"teacher {modality}/{size} on {dataset.display_name}, seed {cfg.seed}",
+        verify=lambda path: load_model(path, dataset=dataset, fix=TEACHER_FIX))
+    if ckpt is not None:
+        export(stored, ckpt)
+    if stored.trained:
+        return fitted["model"], fitted["hist"], stored.source
+    return stored.loaded, history_from(stored.history, stored.summary), stored.source
 
 
 def load_teacher_nets(teacher_dir: str | Path, dataset: MultimodalDataset,

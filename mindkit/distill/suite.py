@@ -72,7 +72,11 @@ def load_or_train(name: str, ctx: MethodContext, search: Sequence[str | Path] = 
     ``<dir>/<name>.safetensors`` in ``search`` that matches (module docstring), else trained
     with :func:`run_method` and saved to ``save_to/<name>``. ``info["source"]`` says which. A
     checkpoint that cannot vouch for itself (damaged, altered, swapped, old-format) is reported
-    in a :class:`ReuseWarning` and retrained, never loaded half-way."""
+    in a :class:`ReuseWarning` and retrained, never loaded half-way. With a model store
+    (``ctx.store``) the store decides (:func:`run_method`): ``search`` is not looked at, and
+    ``save_to/<name>`` gets links to the stored files."""
+    if ctx.store is not None:
+        return run_method(name, ctx, None if save_to is None else Path(save_to) / name)
     method = None
     for d in search:
         path = checkpoint_path(Path(d) / name)
@@ -148,12 +152,15 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     stages = ["03"] + [st for st in ("04", "06") if st != stage]
     t_dirs = ([run_dir / "teachers"] if mine else []) + [
         run_dir / st / f"seed{seed}" / "teachers" for st in stages] + [own / "teachers"]
-    found = (find_teachers(ds, teacher_sizes, t_dirs) if any(map(needs_teachers, methods))
-             else ({}, {}, None))  # e.g. the pooled-bottleneck methods distil from themselves
+    store = context.get("store")
+    if not any(map(needs_teachers, methods)):
+        found = ({}, {}, None)  # e.g. the pooled-bottleneck methods distil from themselves
+    else:  # with a store, the store decides (same config: same teachers), not the folders
+        found = find_teachers(ds, teacher_sizes, t_dirs) if store is None else None
     if found is None:
         cfg = replace(teacher_config or TrainConfig(), seed=seed)
         nets, rows = train_teachers(ds, teacher_sizes, config=cfg, out_dir=own / "teachers",
-                                    progress=progress)
+                                    progress=progress, store=store)
         scores = {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
         found = nets, scores, own / "teachers"
     nets, scores, tdir = found
