@@ -1,4 +1,11 @@
-"""Size presets per input kind and the encoder factory."""
+"""Size presets per input kind and the encoder factory.
+
+The kit's own presets (``xs``/``s``/``m``/``l`` of every arch) are sized for a laptop CPU. The
+``resnet`` arch holds the image encoders of the clinical literature instead (MedFuse trains
+ResNet-34 on 224-pixel chest X-rays): sizes ``"18"`` and ``"34"`` are the standard ResNet-18/34
+bodies (torchvision's layout without its classifier, ``in_channels`` from the modality spec), so
+``UnimodalNet(spec, n, size="34", arch="resnet")`` is a MedFuse-sized image teacher and saves
+and reloads through its config like any other model."""
 
 from __future__ import annotations
 
@@ -19,6 +26,16 @@ PRESETS: dict[str, dict[str, dict]] = {
         "s": {"widths": (16, 32), "blocks": 1, "stem_stride": 2},
         "m": {"widths": (24, 48, 64), "blocks": 1, "stem_stride": 2},
         "l": {"widths": (32, 64, 96), "blocks": 2, "stem_stride": 1},
+    },
+    # standard ResNet bodies: 7x7 stride-2 stem + 3x3 stride-2 max pool, four stages of basic
+    # blocks (stride 2 at the first block of stages 2-4), global average pooling; at 224 px the
+    # last feature map is 7x7 (49 tokens of width 512). A separate arch rather than more "cnn"
+    # sizes, so the cnn sizes (and their preset table) stay the small, growing series they are.
+    "resnet": {
+        "18": {"widths": (64, 128, 256, 512), "blocks": (2, 2, 2, 2), "stem_stride": 2,
+               "stem_kernel": 7, "stem_pool": True},
+        "34": {"widths": (64, 128, 256, 512), "blocks": (3, 4, 6, 3), "stem_stride": 2,
+               "stem_kernel": 7, "stem_pool": True},
     },
     "gru": {
         "xs": {"hidden": 32, "layers": 1},
@@ -49,7 +66,7 @@ PRESETS: dict[str, dict[str, dict]] = {
 DEFAULT_ARCH = {"image": "cnn", "sequence": "gru", "timeseries": "gru", "tabular": "mlp",
                 "tokens": "transformer"}
 ARCHS_FOR_KIND = {
-    "image": ("cnn",),
+    "image": ("cnn", "resnet"),
     "sequence": ("gru", "lstm", "transformer"),
     "timeseries": ("gru", "lstm", "transformer"),
     "tabular": ("mlp",),
@@ -59,7 +76,8 @@ ARCHS_FOR_KIND = {
 
 def build_encoder(spec: ModalitySpec, size: str = "s", arch: str | None = None,
                   dropout: float = 0.0) -> nn.Module:
-    """An encoder for modality ``spec`` at preset ``size``; ``arch`` defaults by kind."""
+    """An encoder for modality ``spec`` at preset ``size``; ``arch`` defaults by kind (images:
+    ``cnn``; ``arch="resnet"`` with ``size="18"``/``"34"`` for the ResNet-18/34 bodies)."""
     arch = arch or DEFAULT_ARCH[spec.kind]
     if arch not in ARCHS_FOR_KIND[spec.kind]:
         raise ValueError(
@@ -74,7 +92,7 @@ def build_encoder(spec: ModalitySpec, size: str = "s", arch: str | None = None,
         embed = kw.get("d_model", kw.get("hidden", 32))
         inner = ModalitySpec(spec.name, "sequence", (spec.shape[0], embed), True)
         return TokenEncoder(spec.vocab_size, embed, build_encoder(inner, size, arch, dropout))
-    if arch == "cnn":
+    if arch in ("cnn", "resnet"):
         return ResNetCNN(spec.channels, dropout=dropout, **kw)
     if arch in ("gru", "lstm"):
         return RNNEncoder(spec.channels, cell=arch, dropout=dropout, **kw)
