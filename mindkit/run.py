@@ -66,12 +66,18 @@ class RecordsError(RuntimeError):
     """A run folder's record files cannot be read (damaged, or not mindkit's)."""
 
 
+NOT_IN_RUN_KEY = ("run_dir", "workers", "store_dir")
+"""Parameters that never change a run's results: where it writes, how many processes train,
+where its model store is."""
+
+
 def run_key(params: dict | None) -> str:
-    """A short hash of a notebook run's parameters (``""`` when none are known); ``run_dir`` is
-    left out, so the same run in another folder has the same key."""
+    """A short hash of a notebook run's parameters (``""`` when none are known), without
+    :data:`NOT_IN_RUN_KEY`: the same run in another folder, or with more workers, has the same
+    key."""
     if not params:
         return ""
-    clean = {k: _jsonable(v) for k, v in sorted(params.items()) if k != "run_dir"}
+    clean = {k: _jsonable(v) for k, v in sorted(params.items()) if k not in NOT_IN_RUN_KEY}
     return hashlib.sha256(json.dumps(clean, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from mindkit.distill.jobs import pretrain
 from mindkit.distill.methods import parse_method
 from mindkit.distill.suite import models_for_seed
 from mindkit.evaluate.availability import (
@@ -52,14 +53,17 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
                        teacher_config: TrainConfig | None = None,
                        student_config: TrainConfig | None = None, n_boot: int = 1000,
                        run_seed: int | None = None, progress: bool = True,
-                       stage: str = "06", **context) -> StudyResult:
+                       stage: str = "06", workers: int = 0, **context) -> StudyResult:
     """Train/reuse ``methods`` for each seed and score them under every availability pattern.
 
     ``compare_to`` maps a reference method to the methods it is compared with (paired, per
     pattern); default ``{reference: the other methods}``; ``"all"`` compares every pair.
     Models are saved under ``run_dir/<stage>/seed<k>`` (teachers and students, where they
     match, are reused from notebooks 01-04 of the same run). ``context`` sets
-    :class:`~mindkit.distill.methods.MethodContext` fields (``gm_alpha``, ``bn_absent``...)."""
+    :class:`~mindkit.distill.methods.MethodContext` fields (``gm_alpha``, ``bn_absent``...),
+    ``store`` among them (a :class:`~mindkit.train.store.ModelStore`); with a store and
+    ``workers`` > 1 (-1: one per core), every model is first trained in parallel into it
+    (:func:`mindkit.distill.jobs.pretrain`)."""
     for m in methods:
         parse_method(m)  # fail before any training on an unknown name
     if compare_to == "all":
@@ -69,6 +73,9 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
         unknown = [m for m in [ref, *others] if m not in methods]
         if unknown:
             raise ValueError(f"comparisons name methods {unknown} that are not in {list(methods)}")
+    pretrain(dataset, seeds, methods, workers, dataset_options,
+             max_per_split, teacher_sizes, teacher_config, student_config, progress=progress,
+             **context)
     out = StudyResult()
     per_seed, logs, importances = [], [], []
     for seed in seeds:

@@ -22,6 +22,7 @@ from typing import Sequence
 
 from mindkit.atomic import write_text
 from mindkit.data import load
+from mindkit.distill.jobs import pretrain
 from mindkit.distill.methods import MethodContext, parse_method, run_method
 from mindkit.distill.mind import WEIGHT_MODES, chance_level, modality_informed_weights
 from mindkit.distill.recipes import load_teacher_nets, teacher_val_scores, train_teachers
@@ -62,7 +63,8 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
                     teacher_config: TrainConfig | None = None,
                     student_config: TrainConfig | None = None, alpha: float = 0.5,
                     T: float = 2.0, student_size: str = "xs", n_boot: int = 1000,
-                    progress: bool = True, **context) -> tuple[list[dict], list[dict]]:
+                    progress: bool = True, workers: int = 0,
+                    **context) -> tuple[list[dict], list[dict]]:
     """Returns ``(records, runs)``: metric records (one per method, seed, head, group and
     metric; KD settings only on KD methods; ``params`` = the deployed student's) and one row
     per trained method (seconds, best epoch, validation score, whether still improving).
@@ -71,6 +73,9 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
         parse_method(m)  # fail before any training on an unknown name or bad setting
     teacher_config = teacher_config or TrainConfig()
     student_config = student_config or TrainConfig()
+    pretrain(dataset, seeds, methods, workers, dataset_options,
+             max_per_split, teacher_sizes, teacher_config, student_config, progress=progress,
+             alpha=alpha, T=T, student_size=student_size, **context)
     records, runs = [], []
     for seed in seeds:
         ds = load(dataset, seed=seed, **(dataset_options or {}))

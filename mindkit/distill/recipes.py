@@ -89,12 +89,15 @@ def teacher_spec(dataset: MultimodalDataset, modality: str, size: str, arch: str
 def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s", "m"),
                    modalities: Sequence[str] | None = None, archs: dict[str, str] | None = None,
                    config: TrainConfig | None = None, out_dir: str | Path | None = None,
-                   progress: bool = True, store=None
+                   progress: bool = True, store=None, workers: int = 0
                    ) -> tuple[dict[str, list[UnimodalNet]], list[dict]]:
     """Train a teacher of each size for each modality; checkpoints go to ``out_dir``
     (``<modality>_<size>.safetensors``). With ``store`` (a
     :class:`~mindkit.train.store.ModelStore`), a teacher the store holds is taken from it
     (``source`` says which) and one it lacks is trained into it; ``out_dir`` then gets links.
+    With a store and ``workers`` > 1 (-1: one per core), the missing teachers are first
+    trained in parallel, each on one worker process (:func:`mindkit.parallel.run_tasks`),
+    through the same code as the serial loop, which then finds them all in the store.
 
     Returns the teachers per modality and one row per teacher (parameters, validation score,
     best epoch, training seconds, whether it was still improving, source).
@@ -104,11 +107,20 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
     archs = archs or {}
     teachers: dict[str, list[UnimodalNet]] = {}
     rows = []
+    sources = {}
+    if store is not None and workers:
+        from mindkit.parallel import Task, run_tasks
+
+        sources = run_tasks(
+            [Task(_teacher_name(dataset, m, size, config.seed), stored_teacher_job,
+                  (str(store.root), dataset, m, size, archs.get(m), teacher_config(config, i)))
+             for m in modalities for i, size in enumerate(sizes)], workers, progress,
+            label="teachers")
     for m in modalities:
         teachers[m] = []
         for i, size in enumerate(sizes):
             ckpt = None if out_dir is None else Path(out_dir) / f"{m}_{size}"
-            cfg = replace(config, seed=config.seed * 1000 + i)
+            cfg = teacher_config(config, i)
             if store is None:
                 model, hist = train_teacher(dataset, m, size, archs.get(m), cfg, ckpt,
                                             progress=progress)
@@ -116,6 +128,7 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
             else:
                 model, hist, source = _stored_teacher(store, dataset, m, size, archs.get(m),
                                                       cfg, ckpt, progress)
+                source = sources.get(_teacher_name(dataset, m, size, config.seed), source)
             teachers[m].append(model)
             rows.append({"modality": m, "size": size, "arch": model.encoder.__class__.__name__,
                          "params": count_parameters(model), "val_score": hist.best_score,
@@ -124,6 +137,25 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
                          "still_improving": hist.still_improving,
                          "train_s": sum(r["train_s"] for r in hist.records), "source": source})
     return teachers, rows
+
+
+def teacher_config(config: TrainConfig, i: int) -> TrainConfig:
+    """The training config of the ``i``-th size of a teacher set: its own seed,
+    ``config.seed * 1000 + i``, so the sizes start from different weights."""
+    return replace(config, seed=config.seed * 1000 + i)
+
+
+def _teacher_name(dataset, modality: str, size: str, seed: int) -> str:
+    return f"teacher {modality}/{size} {dataset.display_name} seed {seed}"
+
+
+def stored_teacher_job(store_root: str, dataset, modality: str, size: str, arch: str | None,
+                       cfg: TrainConfig) -> str:
+    """One teacher trained into (or found in) the store at ``store_root``: a parallel job."""
+    from mindkit.train.store import ModelStore
+
+    return _stored_teacher(ModelStore(store_root), dataset, modality, size, arch, cfg, None,
+                           False)[2]
 
 
 def _stored_teacher(store, dataset, modality, size, arch, cfg, ckpt, progress):

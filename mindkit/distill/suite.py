@@ -174,6 +174,25 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     return out
 
 
+def models_for_seeds(dataset: str, seeds: Sequence[int], methods: Sequence[str],
+                     run_dir: str | Path, workers: int = 0, paired_shares: Sequence[float] = (),
+                     share_methods: Sequence[str] = (), **kwargs) -> dict[int, SeedModels]:
+    """:func:`models_for_seed` for each of ``seeds`` (``kwargs`` as there, ``store`` among
+    them). With a store and ``workers`` > 1 (-1: one per core), every teacher and student those
+    calls need, and ``share_methods`` retrained at each of ``paired_shares`` (what
+    :func:`scarcity_curve` will ask for), is first trained in parallel into the store
+    (:func:`mindkit.distill.jobs.pretrain`); the calls then find them there."""
+    from mindkit.distill.jobs import pretrain
+
+    keys = ("dataset_options", "max_per_split", "teacher_sizes", "teacher_config",
+            "student_config", "progress")
+    context = {k: v for k, v in kwargs.items() if k not in keys + ("run_seed", "stage")}
+    pretrain(dataset, seeds, methods, workers, paired_shares=paired_shares,
+             share_methods=share_methods, **{k: kwargs[k] for k in keys if k in kwargs},
+             **context)
+    return {s: models_for_seed(dataset, s, methods, run_dir, **kwargs) for s in seeds}
+
+
 @dataclass
 class ScarcityResult:
     records: list[dict] = field(default_factory=list)
@@ -213,4 +232,4 @@ def scarcity_curve(ctx: MethodContext, methods: Sequence[str], shares: Sequence[
 
 
 __all__ = ["ReuseWarning", "ScarcityResult", "SeedModels", "find_teachers", "load_or_train",
-           "models_for_seed", "scarcity_curve"]
+           "models_for_seed", "models_for_seeds", "scarcity_curve"]
