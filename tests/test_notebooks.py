@@ -191,12 +191,40 @@ def test_series_runs_quick(tmp_path, dataset, background):
     assert {(r["head"], r["group"]) for r in paired} >= {("mm", "paired"), ("routed", "all")}
     assert all(r["ci_low"] <= r["ci_high"] for r in paired if r["ci_low"] is not None)
     assert {"mind.parquet", "no_kd.parquet"} <= {p.name for p in (run / "predictions").iterdir()}
+    _each_model_trained_once(run)
     if dataset == "avdigits":
         _missing_modalities_ran_quick(run)
         _explain_ran_quick(run)
         _sweep_analysis_ran_quick(run)
     if dataset == "synthetic_pheno":  # multilabel explanations
         _explain_ran_quick(run)
+
+
+def _store_events_of(run: Path, checkpoint: Path) -> list[str]:
+    """The store events of the entry that ``checkpoint`` (a run-folder link) points to."""
+    import os
+
+    from mindkit.train.store import ModelStore
+
+    store = ModelStore(run / "store")
+    key = next(e["key"] for e in store.entries()
+               if os.path.samefile(store.entry_path(e["key"]) / checkpoint.name, checkpoint))
+    return [e["event"] for e in store.events() if e["key"] == key]
+
+
+def _each_model_trained_once(run: Path) -> None:
+    """The series shares one model store: no key is trained twice, whichever notebook (or, for
+    AV-Digits, whichever of notebook 08's sweep runs, which differ only in alpha and T) asks."""
+    from collections import Counter
+
+    from mindkit.train.store import ModelStore
+
+    events = ModelStore(run / "store").events()
+    trained = Counter(e["key"] for e in events if e["event"] == "trained")
+    assert trained and max(trained.values()) == 1, trained.most_common(3)
+    assert any(e["event"] == "reused" for e in events)
+    no_kd = {e["key"] for e in events if e["describe"].startswith("no_kd on")}
+    assert len(no_kd) == 1  # the same no-KD student for every alpha and T
 
 
 def _missing_modalities_ran_quick(run: Path) -> None:
@@ -210,9 +238,11 @@ def _missing_modalities_ran_quick(run: Path) -> None:
     assert {"robustness_curve", "robustness_auc", "effective_robustness", "auc_difference",
             "scarcity_curve", "profile"} <= stats
     assert {"ece"} <= {r["metric"] for r in nb04}
-    # reused, not retrained: no MIND/no-KD checkpoint of its own, the baselines trained here
+    # notebook 02's students reused through the store, not retrained; the baselines trained here
+    for m in ("mind", "no_kd"):
+        events = _store_events_of(run, run / "students" / f"{m}{WEIGHTS_EXT}")
+        assert events[0] == "trained" and events.count("trained") == 1 and "reused" in events
     own = run / "04" / "seed0" / "students"
-    assert not (own / f"mind{WEIGHTS_EXT}").exists()
     assert (own / f"single_head_zero{WEIGHTS_EXT}").exists()
     # the curves' rate-0 points are notebook 02's plain scores of the same students
     plain = {r["method"]: r["value"] for r in records
@@ -238,7 +268,8 @@ def _explain_ran_quick(run: Path) -> None:
     assert {"mean_abs_attribution", "spearman_attribution_vs_drop",
             "ig_rank_agreement"} <= {r["metric"] for r in nb05}
     assert {"mind", "no_kd", "mind - no_kd"} <= {r["method"] for r in nb05}
-    assert not (run / "05" / "seed0" / "students" / f"mind{WEIGHTS_EXT}").exists()
+    events = _store_events_of(run, run / "students" / f"mind{WEIGHTS_EXT}")
+    assert events.count("trained") == 1 and "reused" in events  # trained by 02, reused by 05
     for fig in ("05_modality_attributions", "05_teacher_agreement", "05_kd_explorer",
                 "05_attribution_viewer"):
         assert (run / f"{fig}.png").exists(), fig
