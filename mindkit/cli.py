@@ -1,8 +1,10 @@
 """The ``mindkit`` command line: run the notebook series, print a run's results.
 
     python -m mindkit.cli run --run-dir runs/demo [--dataset avdigits] [--quick] [--param N=V]
+                              [--device auto|cpu|cuda|mps]
     python -m mindkit.cli results runs/demo
     python -m mindkit.cli sweep NOTEBOOK [NOTEBOOK ...] --out DIR -p NAME V1,V2 ... [--grid F]
+                                [--gpus N]
     python -m mindkit.cli sweep-collect DIR
 
 ``mindkit`` (the console script) is the same command. A refused request (an unknown notebook
@@ -22,9 +24,27 @@ from mindkit.notebook import NOTEBOOK_DIR, ParameterError
 SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
 NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "05_explain",
                       "06_bottleneck_gm", "07_mckd_and_comparison", "08_sweep_analysis")
-# parameters every notebook declares that ``mindkit run`` sets through its own flags
+# parameters that ``mindkit run`` sets through its own flags (device: the notebooks that train
+# or score models declare it)
 RUN_FLAGS = {name: f"it has its own flag: use --{name.replace('_', '-')}"
-             for name in ("run_dir", "dataset", "seed", "quick")}
+             for name in ("run_dir", "dataset", "seed", "quick", "device")}
+
+
+def check_device(device: str | None) -> str | None:
+    """``--device``'s value in its normal form (``auto``, ``cpu``, ``cuda``, ``cuda:N``,
+    ``mps``; ``None`` when the flag is not given). A value that is not a device option, or a
+    device this machine does not have, is refused with a :class:`ParameterError` (one line,
+    exit 2) before any notebook runs."""
+    if device is None:
+        return None
+    from mindkit.train.device import DeviceError, parse_device, resolve_device
+
+    try:
+        device = parse_device(device)
+        resolve_device(device)
+    except DeviceError as e:
+        raise ParameterError(f"--device {device}: {e}") from None
+    return device
 
 
 def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR
@@ -67,9 +87,10 @@ def results_table(run_dir: Path):
 
 
 def run_parameters(notebooks, base: dict, items: list[str]) -> dict[str, dict]:
-    """What each notebook of ``mindkit run`` receives: ``base`` (the flags' dataset, seed, quick
-    and run_dir) and the ``--param NAME=VALUE`` items, each only for the notebooks that declare
-    it, typed against its default (:func:`mindkit.notebook.check_parameters`, shared with
+    """What each notebook of ``mindkit run`` receives: ``base`` (the flags' dataset, seed, quick,
+    run_dir and, when given, device) and the ``--param NAME=VALUE`` items, each only for the
+    notebooks that declare it (``device`` reaches the notebooks that train or score models, not
+    00), typed against its default (:func:`mindkit.notebook.check_parameters`, shared with
     ``mindkit sweep``). Everything is checked before any notebook runs; a refusal raises
     :class:`ParameterError`."""
     from mindkit.notebook import check_parameters, parameter_specs
@@ -95,6 +116,9 @@ def cmd_run(args) -> int:
     notebooks = NOTEBOOKS if args.all else args.notebooks or SERIES
     base = {"dataset": args.dataset, "seed": args.seed, "quick": args.quick,
             "run_dir": str(run_dir)}
+    device = check_device(args.device)
+    if device is not None:  # else each notebook keeps its own default ("auto")
+        base["device"] = device
     params = run_parameters(notebooks, base, args.param or [])
     t0 = time.perf_counter()
     for name in notebooks:
@@ -154,7 +178,7 @@ def cmd_sweep(args) -> int:
         raise ParameterError(f"parameters {clash} are in both {args.grid} and -p; give them once")
     grid = {**grid, **cli}
     summary = run_sweep(args.notebooks, grid, args.out, include=include, fixed=fixed,
-                        workers=args.workers,
+                        workers=args.workers, gpus=args.gpus,
                         scheduler=args.scheduler, timeout=args.timeout, retries=args.retries,
                         retry_failed=args.retry_failed, stagger=args.stagger,
                         dry_run=args.dry_run)
@@ -209,8 +233,13 @@ def main(argv: list[str] | None = None) -> int:
                    "declares it (NOTEBOOK.NAME, e.g. 01_teachers.epochs, to one); refused (exit "
                    "2) when no notebook run declares it or its type differs from the default's "
                    "(an int is taken for a float); an explicit value wins over --quick; "
-                   "run_dir, dataset, seed and quick are refused here: use --run-dir, --dataset, "
-                   "--seed, --quick")
+                   "run_dir, dataset, seed, quick and device are refused here: use --run-dir, "
+                   "--dataset, --seed, --quick, --device")
+    r.add_argument("--device", default=None, metavar="auto|cpu|cuda|mps",
+                   help="where the notebooks train and score models, given to every notebook "
+                   "that declares 'device' (01-08): auto (CUDA, else MPS, else CPU), cpu, cuda, "
+                   "cuda:N or mps; a device this machine lacks is refused before anything runs "
+                   "(default: the notebooks' own, auto)")
     r.set_defaults(fn=cmd_run)
     s = sub.add_parser("results", help="print a run folder's test results")
     s.add_argument("run_dir")
@@ -231,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--grid", help="YAML file with 'grid:' (name: [values]) and 'include:' points")
     w.add_argument("--workers", type=int, default=2,
                    help="LocalCluster worker processes (0: run here, one after another)")
+    w.add_argument("--gpus", type=int, default=0, metavar="N",
+                   help="one GPU per run: N local Dask workers (in place of --workers), each "
+                   "declaring the resource GPU=1 and seeing one GPU (CUDA_VISIBLE_DEVICES); runs "
+                   "ask for GPU=1, so at most N run at once. With --scheduler the workers must "
+                   "declare it themselves (dask worker ... --resources GPU=1) and set their own "
+                   "CUDA_VISIBLE_DEVICES")
     w.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
     w.add_argument("--timeout", type=float, default=1800,
                    help="seconds per run before it is killed")

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # the stored notebooks
 QUICK_MAX_PER_SPLIT = 240  # samples per split kept when quick=True
+NOT_IDENTITY = ("run_dir", "device")
+"""Parameters that say where a run writes and computes, not what it is: left out of its key."""
 
 
 class ParameterError(ValueError):
@@ -335,9 +337,10 @@ def quick_values(notebook: str, quick: bool, /, **pairs: tuple[Any, Any]) -> Any
 
 def run_params(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:
     """The notebook's parameters as they stand in ``namespace`` (a notebook's ``globals()``):
-    only the names its stored ``parameters`` cell declares, ``run_dir`` left out (the folder is
-    not part of a run's identity), each made JSON-able (``default=str``)."""
-    keep = [n for n in declared_parameters(notebook) if n != "run_dir" and n in namespace]
+    only the names its stored ``parameters`` cell declares, :data:`NOT_IDENTITY` left out (the
+    folder and the device are not part of a run's identity: a rerun on a GPU replaces the CPU
+    run's records), each made JSON-able (``default=str``)."""
+    keep = [n for n in declared_parameters(notebook) if n not in NOT_IDENTITY and n in namespace]
     return json.loads(json.dumps({n: namespace[n] for n in keep}, default=str))
 
 
@@ -365,9 +368,12 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     holds this dataset's run; returns ``(dataset, run)``.
 
     ``params`` is the notebook's namespace (notebooks pass ``params=globals()``): the values of
-    the parameters its stored cell declares (``run_dir`` left out) become ``run.params``, which
+    the parameters its stored cell declares (``run_dir`` and ``device`` left out) become
+    ``run.params``, which
     keys the notebook's records in ``run_dir``. The run's record files are checked
-    (``run.check_records()``) before the notebook does any work.
+    (``run.check_records()``) before the notebook does any work, and so is its ``device``
+    parameter (:func:`mindkit.train.device.resolve_device`: a device this machine lacks is
+    refused here, at the first cell; the device it resolves to is printed).
     """
     from mindkit.atomic import write_text
     from mindkit.data import load
@@ -375,6 +381,10 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     from mindkit.train.trainer import seed_everything
 
     configure_threads()
+    if params is not None and "device" in params:
+        from mindkit.train.device import resolve_device
+
+        print(f"device: {resolve_device(params['device'])} (device={params['device']!r})")
     seed_everything(seed)
     ds = load(dataset, seed=seed, **(dataset_options or {}))
     if quick:

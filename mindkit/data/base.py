@@ -177,15 +177,19 @@ class Batch:
     def modalities(self) -> list[str]:
         return sorted(self.inputs)
 
-    def to(self, device: torch.device | str) -> "Batch":
-        move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        """The batch on ``device`` (each tensor already there is kept as it is);
+        ``non_blocking`` copies from pinned memory asynchronously."""
+        def move(d: dict[str, Tensor]) -> dict[str, Tensor]:
+            return {k: v.to(device, non_blocking=non_blocking) for k, v in d.items()}
+
         return Batch(
             inputs=move(self.inputs),
             present=move(self.present),
-            y=self.y.to(device),
-            idx=self.idx.to(device),
+            y=self.y.to(device, non_blocking=non_blocking),
+            idx=self.idx.to(device, non_blocking=non_blocking),
             lengths=move(self.lengths),
-            ids=None if self.ids is None else self.ids.to(device),
+            ids=None if self.ids is None else self.ids.to(device, non_blocking=non_blocking),
         )
 
 
@@ -242,25 +246,68 @@ class Split:
     def modalities(self) -> list[str]:
         return sorted(self.inputs)
 
-    def batch(self, idx: Tensor) -> Batch:
-        """Gather the samples at positions ``idx`` into a :class:`Batch`."""
-        idx = torch.as_tensor(idx, dtype=torch.long)
+    @property
+    def device(self) -> torch.device:
+        """The device the split's tensors are on (:meth:`to` keeps them on one)."""
+        return self.y.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all the split's tensors (inputs, masks, lengths, targets, ids, item ids)."""
+        return sum(t.numel() * t.element_size() for t in self._tensors())
+
+    def _tensors(self) -> list[Tensor]:
+        return [*self.inputs.values(), *self.present.values(), *self.lengths.values(), self.y,
+                self.ids, *self.item_ids.values()]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Split":
+        """The split with every tensor on ``device`` (this split itself when they all are
+        already): move a split that fits in device memory there once, and its batches are
+        gathered there (:meth:`batch`, :func:`iterate_batches`) with no copy per step."""
+        device = torch.device(device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+        if all(t.device == device for t in self._tensors()):
+            return self
+
+        def move(d: dict[str, Tensor]) -> dict[str, Tensor]:
+            return {k: v.to(device, non_blocking=non_blocking) for k, v in d.items()}
+
+        return Split(move(self.inputs), move(self.present),
+                     self.y.to(device, non_blocking=non_blocking),
+                     self.ids.to(device, non_blocking=non_blocking), move(self.lengths),
+                     self.name, move(self.item_ids))
+
+    def batch(self, idx: Tensor, into_buffer: bool = False, pin_memory: bool = False) -> Batch:
+        """Gather the samples at positions ``idx`` into a :class:`Batch`, on the split's device
+        (``idx`` is moved there first). ``into_buffer`` gathers each tensor into a freshly
+        allocated buffer (``index_select(out=)``), page-locked with ``pin_memory`` (a CPU split
+        whose batches stream to a CUDA device), so the batch can be copied to the GPU
+        asynchronously (``batch.to(device, non_blocking=True)``)."""
+        idx = torch.as_tensor(idx, dtype=torch.long, device=self.device)
+        if pin_memory and not into_buffer:
+            raise ValueError("pin_memory=True gathers into pinned buffers: pass into_buffer=True")
+
+        def take(x: Tensor, i: Tensor) -> Tensor:
+            return _gather_into(x, i, pin_memory) if into_buffer else x[i]
+
         return Batch(
-            inputs={m: x[idx] for m, x in self.inputs.items()},
-            present={m: p[idx] for m, p in self.present.items()},
-            y=self.y[idx],
+            inputs={m: take(x, idx) for m, x in self.inputs.items()},
+            present={m: take(p, idx) for m, p in self.present.items()},
+            y=take(self.y, idx),
             idx=idx,
-            lengths={m: v[idx] for m, v in self.lengths.items()},
-            ids=self.ids[idx],
+            lengths={m: take(v, idx) for m, v in self.lengths.items()},
+            ids=take(self.ids, idx),
         )
 
     def subset(self, mask_or_idx: Tensor, name: str | None = None) -> "Split":
-        """A new split holding only the selected samples (bool mask or index tensor)."""
+        """A new split holding only the selected samples (bool mask or index tensor), on this
+        split's device."""
         sel = torch.as_tensor(mask_or_idx)
         idx = sel.nonzero().flatten() if sel.dtype == torch.bool else sel.long()
         b = self.batch(idx)
         return Split(b.inputs, b.present, b.y, b.ids, b.lengths, name or self.name,
-                     {m: v[idx] for m, v in self.item_ids.items()})
+                     {m: v[b.idx.to(v.device)] for m, v in self.item_ids.items()})
 
     def only_modalities(self, names: list[str] | tuple[str, ...]) -> "Split":
         """Samples that have every modality in ``names``, keeping only those modalities."""
@@ -268,7 +315,7 @@ class Split:
         if missing:
             raise KeyError(
                 f"split {self.name!r} has no modality {missing}; it has {self.modalities}")
-        keep = torch.ones(len(self), dtype=torch.bool)
+        keep = torch.ones(len(self), dtype=torch.bool, device=self.device)
         for m in names:
             keep &= self.present[m]
         sub = self.subset(keep)
@@ -301,7 +348,8 @@ class Split:
         """
         mods = self.modalities
         pres = torch.stack([self.present[m] for m in mods], dim=1)
-        out = {"all": torch.ones(len(self), dtype=torch.bool), "paired": pres.all(dim=1)}
+        out = {"all": torch.ones(len(self), dtype=torch.bool, device=pres.device),
+               "paired": pres.all(dim=1)}
         for j, m in enumerate(mods):
             only = pres[:, j] & (pres.sum(dim=1) == 1)
             out[f"only_{m}"] = only
@@ -556,13 +604,44 @@ def iterate_batches(
     shuffle: bool = False,
     generator: torch.Generator | None = None,
     drop_last: bool = False,
+    device: torch.device | str | None = None,
+    stream: bool | None = None,
 ) -> Iterator[Batch]:
-    """Yield batches of ``split`` by index gathering (no per-sample Python work)."""
+    """Yield batches of ``split`` by index gathering (no per-sample Python work).
+
+    The order is drawn on the CPU from ``generator`` (the same draws on every device, so a seed
+    gives the same batches everywhere). ``device`` (default: the split's) is where the batches
+    are wanted. Without streaming, the order is moved once to the split's device and the batches
+    are gathered there (a split moved to the GPU whole: no copy per step). ``stream=True`` (by
+    default when ``device`` is not the split's: a split too large for GPU memory, kept in CPU
+    memory) gathers each batch on the CPU, into pinned memory when ``device`` is CUDA, and
+    copies it to ``device`` with ``non_blocking=True``.
+    """
     n = len(split)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - (n % batch_size) if drop_last and n >= batch_size else n
+    want = split.device if device is None else torch.device(device)
+    if stream is None:
+        stream = not (want.type == split.device.type
+                      and want.index in (None, split.device.index))
+    if not stream:
+        order = order.to(split.device)
+        for start in range(0, stop, batch_size):
+            yield split.batch(order[start : start + batch_size])
+        return
+    if split.device.type != "cpu":
+        split = split.to("cpu")
+    pin = want.type == "cuda"
     for start in range(0, stop, batch_size):
-        yield split.batch(order[start : start + batch_size])
+        idx = order[start : start + batch_size]
+        yield split.batch(idx, into_buffer=True, pin_memory=pin).to(want, non_blocking=pin)
+
+
+def _gather_into(x: Tensor, idx: Tensor, pin_memory: bool) -> Tensor:
+    """Rows ``idx`` of ``x`` gathered into a fresh buffer (page-locked with ``pin_memory``: torch's
+    pinned allocator keeps it alive until an asynchronous copy from it has finished)."""
+    out = torch.empty((idx.numel(), *x.shape[1:]), dtype=x.dtype, pin_memory=pin_memory)
+    return torch.index_select(x, 0, idx, out=out)
 
 
 @dataclass

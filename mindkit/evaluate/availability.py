@@ -27,6 +27,7 @@ from mindkit.evaluate.metrics import (
     pooled_paired_difference,
 )
 from mindkit.evaluate.robustness import RoutedPredictions, _labels, _presence
+from mindkit.train.device import move_model
 
 GROUP = "complete"  # the scored samples: every modality present in the split
 
@@ -58,14 +59,18 @@ class AvailabilityResult:
 
 def availability_scores(models: dict, split: Split, task: str,
                         metrics: Sequence[str] | None = None, n_boot: int = 1000,
-                        boot_seed: int = 0, **fields) -> AvailabilityResult:
+                        boot_seed: int = 0, device=None, **fields) -> AvailabilityResult:
     """Score every model (``{name: model}`` with ``forward_batch`` and ``route``) under every
     availability pattern (module docstring). Records carry ``statistic="availability"``,
     ``method``, ``model``, ``head="routed"``, ``pattern``, ``group="complete"``, ``n`` and
     ``split``; ``fields`` are added (e.g. ``dataset``, ``seed``). ``split`` is checked first
-    against each model (:func:`~mindkit.data.base.validate_for_model`)."""
+    against each model (:func:`~mindkit.data.base.validate_for_model`). Each model predicts where
+    it is, or on ``device`` (a device option: the models are moved there in place); the
+    probabilities are scored on the CPU."""
+    split = split.to("cpu")
     for name, model in models.items():
         validate_for_model(split, model, task, f"availability_scores ({name})")
+        move_model(model, device)
     mods, pres = _presence(split.present)
     if len(mods) < 2:
         raise ValueError("availability patterns need at least two modalities")

@@ -36,6 +36,7 @@ from mindkit.evaluate.metrics import metric_records, paired_records
 from mindkit.models.predict import predict_student, predict_unimodal
 from mindkit.models.student import MM
 from mindkit.models.unimodal import to_probs
+from mindkit.train.device import move_model
 
 ROUTED = "routed"
 
@@ -82,31 +83,37 @@ def _head_columns(head: str, probs: Tensor, served: Tensor) -> dict[str, np.ndar
     return {f"served:{head}": s, **{f"p:{head}:{j}": p[:, j] for j in range(p.shape[1])}}
 
 
-def student_predictions(student, split: Split, task: str):
-    """The prediction frame of a (multi- or single-head) student on ``split``."""
+def student_predictions(student, split: Split, task: str, device=None):
+    """The prediction frame of a (multi- or single-head) student on ``split``. The student
+    predicts where it is, or on ``device`` (a device option; it is moved there in place); the
+    frame is built from CPU copies of its outputs."""
     import pandas as pd
 
+    move_model(student, device)
     out = predict_student(student, split)
     cols = _base_columns(split, task)
     for h in student.head_names:
         cols.update(_head_columns(h, to_probs(out.logits[h], task), out.mask[h]))
     probs, served = student.route(out, task)
-    cols.update(_head_columns(ROUTED, probs, torch.ones(len(split), dtype=torch.bool)))
+    cols.update(_head_columns(ROUTED, probs, torch.ones(len(split), dtype=torch.bool,
+                                                        device=probs.device)))
     cols["served_by"] = np.asarray(served, dtype=object)
     return pd.DataFrame(cols)
 
 
-def unimodal_predictions(model, split: Split, task: str):
+def unimodal_predictions(model, split: Split, task: str, device=None):
     """The prediction frame of a teacher or ensemble: head = its modality, served on the rows
-    that have it (the frame still lists every row of ``split``, so ids align with students')."""
+    that have it (the frame still lists every row of ``split``, so ids align with students').
+    ``device`` as in :func:`student_predictions`."""
     import pandas as pd
 
+    move_model(model, device)
     m = model.modality
     has = split.present[m]
-    probs = torch.zeros(len(split), _num_outputs(model))
+    probs = torch.zeros(len(split), _num_outputs(model), device=has.device)
     sub = split.only_modalities([m])
     if len(sub):
-        probs[has] = predict_unimodal(model, sub, task).float()
+        probs[has] = predict_unimodal(model, sub, task).to(probs)
     return pd.DataFrame({**_base_columns(split, task), **_head_columns(m, probs, has)})
 
 

@@ -1,4 +1,4 @@
-"""Size and CPU cost of a model: parameters, on-disk size, FLOPs, peak memory and latency.
+"""Size and cost of a model: parameters, on-disk size, FLOPs, peak memory and latency.
 
 DESIGN.md section 6 asks for the size and CPU inference latency of the student against the
 teacher ensembles. :func:`profile_models` measures every model on the *same real samples* in one
@@ -56,6 +56,14 @@ any timing and is never timed.
   ``rounds`` interleaved rounds (model 1, model 2, ..., then again) and merges each model's
   blocks (:meth:`Measurement.merge`), so noise from other processes falls on every model alike.
 
+**Devices.** Each model runs where it is, or on ``device=`` (a device option,
+:func:`mindkit.train.device.resolve_device`: every model is moved there, in place); its batches
+are moved to its device before anything is measured, and the row's ``device`` says where it ran.
+On CUDA (and MPS) each timed forward pass ends with a device synchronisation, so a latency is
+the time until the outputs exist, not the time to queue the kernels; ``threads`` then only
+affects host-side work. The FLOP formulas above are for the CPU's fused kernels: a GPU's fused
+kernels (cuDNN's RNNs, for one) are named in ``flops_uncounted`` when torch has no formula.
+
 Example::
 
     df = profile_models({"student": student, "audio ensemble": ens["audio"],
@@ -85,6 +93,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from mindkit.data.base import Batch, Split
 from mindkit.models.student import MultiHeadStudent, SingleHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble
+from mindkit.train.device import module_device, move_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,7 +227,7 @@ def _sample_pool(split: Split, modalities: Sequence[str]) -> Tensor:
         raise KeyError(
             f"split {split.name!r} has no modality {lacking} (it has {split.modalities}); profile "
             "on a split of the dataset the models were built for")
-    keep = torch.ones(len(split), dtype=torch.bool)
+    keep = torch.ones(len(split), dtype=torch.bool, device=split.device)
     for m in modalities:
         keep &= split.present[m]
     pool = keep.nonzero().flatten()
@@ -232,7 +241,8 @@ def _sample_pool(split: Split, modalities: Sequence[str]) -> Tensor:
 
 def _batches(split: Split, pool: Tensor, sizes: Sequence[int]) -> dict[int, Batch]:
     """The first ``b`` samples of ``pool``, repeated cyclically when it holds fewer."""
-    return {b: split.batch(pool[torch.arange(b) % pool.numel()]) for b in sizes}
+    return {b: split.batch(pool[torch.arange(b, device=pool.device) % pool.numel()])
+            for b in sizes}
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,10 +328,22 @@ def _uncounted(ops: set) -> str:
     return ", ".join(names)
 
 
+def _synchronizer(device: torch.device) -> Callable[[], None]:
+    """What waits for ``device`` to finish its queued work (nothing on the CPU)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    if device.type == "mps":
+        return torch.mps.synchronize
+    return lambda: None
+
+
 def _timer(p: _Profiled, batch: Batch, name: str, threads: int) -> benchmark.Timer:
+    sync = _synchronizer(module_device(p.module))
+
     def run() -> None:
         with torch.no_grad():
             p.call(batch)
+        sync()
 
     return benchmark.Timer(stmt="run()", globals={"run": run}, num_threads=threads,
                            label="mindkit.evaluate.profile", sub_label=name,
@@ -351,10 +373,11 @@ def _eval_and_threads(modules: Sequence[nn.Module], threads: int) -> Iterator[No
 def profile_models(models: Mapping[str, Any], split: Split, *,
                    batch_sizes: Sequence[int] = PROFILE_BATCH_SIZES, threads: int = 1,
                    min_run_time: float = 0.2, rounds: int = 3,
-                   samples_with: Sequence[str] = ()) -> "pd.DataFrame":
+                   samples_with: Sequence[str] = (), device=None) -> "pd.DataFrame":
     """Profile every model of ``models`` (name -> model) on the same samples of ``split``.
 
-    One row per model (columns in the module docstring): ``model``, ``kind``, ``modalities``,
+    One row per model (columns in the module docstring): ``model``, ``kind``, ``device``,
+    ``modalities``,
     ``samples`` (distinct samples behind the batches), ``params``, ``param_bytes``,
     ``size_bytes``, ``flops_per_sample``, ``flops_uncounted``, ``threads``, and per batch size
     ``b``: ``peak_memory_bytes_b{b}``, ``latency_median_s_b{b}``, ``latency_iqr_s_b{b}``,
@@ -364,7 +387,7 @@ def profile_models(models: Mapping[str, Any], split: Split, *,
     ``samples_with``), so all models see the same inputs. Latency is measured in ``rounds``
     interleaved rounds, each a ``blocked_autorange(min_run_time=min_run_time)`` per model and
     batch size (which first spends up to about as long again estimating its block size, as a
-    warm-up).
+    warm-up). ``device``: where the models run (module docstring; ``None``: where each one is).
     """
     import pandas as pd
 
@@ -385,18 +408,26 @@ def profile_models(models: Mapping[str, Any], split: Split, *,
             profiled[str(name)] = _as_profiled(model)
         except (TypeError, ValueError) as err:
             raise type(err)(f"model {name!r}: {err}") from None
+    for model in models.values():
+        move_model(model, device)
     needed = sorted({m for p in profiled.values() for m in p.modalities} | set(samples_with))
+    split = split.to("cpu")
     pool = _sample_pool(split, needed)
-    batches = _batches(split, pool, sizes)
+    cpu_batches = _batches(split, pool, sizes)
+    devices = {name: module_device(p.module) for name, p in profiled.items()}
+    on_device = {dev: {b: bt.to(dev) for b, bt in cpu_batches.items()}
+                 for dev in set(devices.values())}
     largest = max(sizes)
 
     rows: dict[str, dict] = {}
     measurements: dict[tuple[str, int], list] = {(n, b): [] for n in profiled for b in sizes}
     with _eval_and_threads([p.module for p in profiled.values()], threads):
         for name, p in profiled.items():
+            batches = on_device[devices[name]]
             with torch.no_grad():
                 p.call(batches[min(sizes)])  # warm-up (lazy initialisation, first-call caches)
-            row = {"model": name, "kind": p.kind, "modalities": "+".join(p.modalities),
+            row = {"model": name, "kind": p.kind, "device": str(devices[name]),
+                   "modalities": "+".join(p.modalities),
                    "samples": int(pool.numel()),
                    "params": sum(t.numel() for t in p.module.parameters()),
                    "param_bytes": _state_bytes(p.module), "size_bytes": _saved_bytes(p.module),
@@ -409,7 +440,7 @@ def profile_models(models: Mapping[str, Any], split: Split, *,
             row["flops_uncounted"] = _uncounted(ops)
             row["threads"] = threads
             rows[name] = row
-        timers = {(n, b): _timer(p, batches[b], n, threads)
+        timers = {(n, b): _timer(p, on_device[devices[n]][b], n, threads)
                   for n, p in profiled.items() for b in sizes}
         for _ in range(rounds):
             for key, timer in timers.items():
@@ -429,15 +460,17 @@ def profile_models(models: Mapping[str, Any], split: Split, *,
 def profile_model(model: Any, split: Split, *, name: str | None = None,
                   batch_sizes: Sequence[int] = PROFILE_BATCH_SIZES, threads: int = 1,
                   min_run_time: float = 0.2, rounds: int = 1,
-                  samples_with: Sequence[str] = ()) -> dict:
+                  samples_with: Sequence[str] = (), device=None) -> dict:
     """Profile one model on the samples of ``split`` that have every modality it needs (plus
     ``samples_with``: pass all the dataset's modalities to use the same samples as a student
     would). Returns one row as a dict (the columns of :func:`profile_models`); ``name``
-    defaults to the model's class name (``"ensembles"`` for a dict of ensembles)."""
+    defaults to the model's class name (``"ensembles"`` for a dict of ensembles); ``device`` as
+    in :func:`profile_models`."""
     if name is None:
         name = "ensembles" if isinstance(model, Mapping) else type(model).__name__
     df = profile_models({name: model}, split, batch_sizes=batch_sizes, threads=threads,
-                        min_run_time=min_run_time, rounds=rounds, samples_with=samples_with)
+                        min_run_time=min_run_time, rounds=rounds, samples_with=samples_with,
+                        device=device)
     return df.to_dict("records")[0]
 
 
@@ -488,7 +521,8 @@ def profile_records(profile: "pd.DataFrame", **fields) -> list[dict]:
     and measure (``metric`` = ``params``, ``size_bytes``, ``flops_per_sample`` and, per batch
     size, ``peak_memory_bytes_b<k>``, ``latency_median_s_b<k>``, ``latency_iqr_s_b<k>``),
     ``method`` = the model's name, ``model`` = its kind, ``head="-"``, ``group="profile"`` and
-    no CI (a measurement, not an estimate from samples); ``fields`` are added to each."""
+    no CI (a measurement, not an estimate from samples), with the ``threads`` and ``device`` it
+    was measured with; ``fields`` are added to each."""
     sizes = [c[len("latency_median_s_b"):] for c in profile.columns
              if c.startswith("latency_median_s_b")]
     cols = list(PROFILE_MEASURES) + [f"{m}_b{b}" for b in sizes for m in PROFILE_PER_BATCH]
@@ -498,5 +532,6 @@ def profile_records(profile: "pd.DataFrame", **fields) -> list[dict]:
             out.append({"head": "-", "group": "profile", **fields, "method": row["model"],
                         "model": row["kind"], "metric": c, "value": float(row[c]),
                         "ci_low": None, "ci_high": None, "n": int(row["samples"]),
-                        "threads": int(row["threads"]), "statistic": "profile"})
+                        "threads": int(row["threads"]), "statistic": "profile",
+                        **({"device": row["device"]} if "device" in row else {})})
     return out

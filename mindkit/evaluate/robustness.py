@@ -60,6 +60,11 @@ the levels ``x_0 < ... < x_K`` of a curve ``f``:
 Each has a percentile bootstrap CI from the per-resample curves (the same resampled samples at
 every level). A summary with a level where the metric is undefined on all resamples is NaN, and
 resamples where any level is undefined are skipped and counted in ``boot_undefined``.
+
+**Devices.** The withheld and noisy copies of the split are made in CPU memory (the noise drawn
+on the CPU, so a seed gives the same noise on every device); each model predicts on its own
+device, or on ``device=`` (a device option: the models are moved there in place), and its
+probabilities come back to the CPU for scoring.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ from mindkit.evaluate.metrics import (
     compute_metrics,
 )
 from mindkit.models.predict import predict_student
+from mindkit.train.device import move_model
 
 DEFAULT_RATES = tuple(round(0.1 * i, 1) for i in range(11))
 DEFAULT_NOISE = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -191,7 +197,7 @@ def absent_split(split: Split, removed: np.ndarray, rows: np.ndarray | None = No
     sel = np.arange(len(split)) if rows is None else np.asarray(rows)
     idx = torch.as_tensor(sel, dtype=torch.long)
     sub = split.subset(idx)
-    rem = torch.as_tensor(removed[sel])
+    rem = torch.as_tensor(removed[sel], device=sub.device)
     present, inputs = {}, {}
     for j, m in enumerate(mods):
         drop = rem[:, j] & sub.present[m]
@@ -212,14 +218,16 @@ def absent_split(split: Split, removed: np.ndarray, rows: np.ndarray | None = No
 
 def _routed(model, split: Split, task: str) -> np.ndarray:
     probs, _ = model.route(predict_student(model, split), task)
-    return probs.detach().double().cpu().numpy()
+    return probs.detach().cpu().double().numpy()
 
 
 class RoutedPredictions:
     """One model's routed probabilities on ``split``, with any set of modalities absent: each
-    set is computed once (on the rows it changes) and cached."""
+    set is computed once (on the rows it changes) and cached. The model predicts where it is;
+    the split is read from CPU memory."""
 
     def __init__(self, model, split: Split, task: str) -> None:
+        split = split.to("cpu")
         self.model, self.split, self.task = model, split, task
         self.mods, self.pres = _presence(split.present)
         self.base = _routed(model, split, task)
@@ -313,7 +321,7 @@ def missingness_curves(models: dict, split: Split, task: str,
                        metrics: Sequence[str] | None = None, n_boot: int = 1000,
                        boot_seed: int = 0, modalities: Sequence[str] | None = None,
                        random: bool = True, subsets: bool = True, ci_alpha: float = 0.05,
-                       **fields) -> RobustnessResult:
+                       device=None, **fields) -> RobustnessResult:
     """Score every model (``{name: model}``, each with ``forward_batch`` and ``route``: a
     student or :class:`mindkit.models.teachers.TeacherLateFusion`) under every missingness
     condition of :func:`missing_conditions`. Records: ``statistic="robustness_curve"``,
@@ -321,9 +329,12 @@ def missingness_curves(models: dict, split: Split, task: str,
     ``group``, ``n`` (samples scored), ``n_affected`` (of them, samples that lost a modality)
     and the metric with its bootstrap CI; ``fields`` are added to each (e.g. the run's
     ``seed``). ``drop_seed`` seeds which samples lose a modality. ``split`` is checked first
-    against each model (:func:`~mindkit.data.base.validate_for_model`)."""
+    against each model (:func:`~mindkit.data.base.validate_for_model`). ``device``: where the
+    models predict (module docstring; ``None``: where each one is)."""
+    split = split.to("cpu")
     for name, model in models.items():
         validate_for_model(split, model, task, f"missingness_curves ({name})")
+        move_model(model, device)
     metrics = _resolve_metrics(task, list(metrics) if metrics else None)
     conds = missing_conditions(split.present, rates, drop_seed, modalities, random, subsets)
     y = _labels(split, task)
@@ -351,7 +362,8 @@ def _valid_steps(split: Split, m: str) -> Tensor | None:
     if m not in split.lengths:
         return None
     steps = split.inputs[m].shape[1]
-    return torch.arange(steps).unsqueeze(0) < split.lengths[m].unsqueeze(1)
+    lens = split.lengths[m]
+    return torch.arange(steps, device=lens.device).unsqueeze(0) < lens.unsqueeze(1)
 
 
 def feature_sd(split: Split, modality: str, kind: str) -> Tensor:
@@ -379,6 +391,7 @@ def noisy_split(split: Split, modality: str, sd: Tensor, level: float, eps: Tens
     """``split`` with ``level * sd * eps`` added to ``modality`` on present rows (true steps
     only); ``eps`` has the shape of the modality's input tensor."""
     x = split.inputs[modality]
+    sd, eps = sd.to(x.device), eps.to(x.device)
     scale = sd.view(1, -1, *([1] * (x.dim() - 2))) if kind == "image" else sd
     noise = level * scale * eps
     mask = split.present[modality].view(-1, *([1] * (x.dim() - 1))).to(x.dtype)
@@ -394,16 +407,19 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
                       noise_seed: int = 0, groups: Sequence[str] = ("all", "paired"),
                       metrics: Sequence[str] | None = None, n_boot: int = 1000,
                       boot_seed: int = 0, modalities: Sequence[str] | None = None,
-                      ci_alpha: float = 0.05, **fields) -> RobustnessResult:
+                      ci_alpha: float = 0.05, device=None, **fields) -> RobustnessResult:
     """Score every model with Gaussian noise on one modality at a time (module docstring).
     ``kinds`` maps each modality to its kind (``dataset.modalities[m].kind``); ``train`` gives
     the standard deviations; ``noise_seed`` seeds the noise. Records as
     :func:`missingness_curves`, ``condition="noise"``, ``level`` = the noise SD in units of the
     train-set SD. ``split`` and ``train`` are checked first against each model
-    (:func:`~mindkit.data.base.validate_for_model`)."""
+    (:func:`~mindkit.data.base.validate_for_model`). ``device``: where the models predict
+    (module docstring; ``None``: where each one is)."""
+    split, train = split.to("cpu"), train.to("cpu")
     for name, model in models.items():
         validate_for_model(split, model, task, f"corruption_curves ({name})")
         validate_for_model(train, model, task, f"corruption_curves ({name}, noise scale)")
+        move_model(model, device)
     levels = _check_levels(levels, "noise levels", None)
     metrics = _resolve_metrics(task, list(metrics) if metrics else None)
     chosen = list(modalities) if modalities is not None else [

@@ -15,6 +15,11 @@ The explained scalar is the probability of ``target`` (``output="prob"``, the sc
 the teachers' ensemble is defined) or its logit. ``target`` is ``"true"`` (default; so a student
 and a teacher explain the same thing), ``"pred"`` (the explained model's own predicted class or
 most probable label), an int or one index per sample.
+
+**Devices.** As for the modality attributions (:mod:`mindkit.explain.modality`): the model runs
+where it is or on ``device=`` (moved there in place), the explained rows are moved to its device
+once, Captum's inputs, baselines and targets are made there, and every tensor of the returned
+:class:`InputAttribution` is on the CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from mindkit.explain.modality import OUTPUTS, _scalar, _select_rows, _slice_targ
 from mindkit.explain.results import InputAttribution
 from mindkit.models.student import MM
 from mindkit.models.unimodal import TeacherEnsemble, to_probs
+from mindkit.train.device import module_device, move_model, place_split
 
 TEACHERS = "teachers"
 
@@ -46,8 +52,8 @@ class HeadForward(nn.Module):
         self.task, self.output = task, output
 
     def forward(self, x: Tensor, idx: Tensor) -> Tensor:
-        b = self.split.batch(idx)
-        inputs = dict(b.inputs, **{self.modality: x})
+        b = self.split.batch(idx).to(module_device(self.student))
+        inputs = dict(b.inputs, **{self.modality: x.to(b.y.device)})
         present = b.present if self.head == MM else {  # a unimodal head reads its modality only
             m: torch.full_like(p, m == self.modality) for m, p in b.present.items()}
         out = self.student(inputs, present, b.lengths)
@@ -66,7 +72,10 @@ class EnsembleForward(nn.Module):
 
     def forward(self, x: Tensor, idx: Tensor) -> Tensor:
         m = self.ensemble.modality
-        lens = self.split.lengths[m][idx] if m in self.split.lengths else None
+        dev = module_device(self.ensemble)
+        x = x.to(dev)
+        lens = self.split.lengths[m][idx.to(self.split.device)].to(dev) \
+            if m in self.split.lengths else None
         w = self.ensemble.weights[self.members]
         probs = torch.stack([to_probs(self.ensemble.members[k](x, lens), self.task)
                              for k in self.members])
@@ -88,14 +97,14 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
                        n_steps: int = 32, baseline: float = 0.0,
                        rows: Sequence[int] | Tensor | None = None,
                        max_samples: int | None = None, sample_seed: int = 0,
-                       batch_size: int = 64) -> InputAttribution:
+                       batch_size: int = 64, device=None) -> InputAttribution:
     """Integrated gradients of one output over ``modality``'s input (module docstring).
 
     ``model`` is a multi-head student (``head``: its unimodal head ``modality`` by default, or
     ``"mm"``) or a :class:`TeacherEnsemble` of ``modality``. Only rows that have ``modality``
     (and, for ``"mm"``, every modality) are explained; ``rows``/``max_samples`` pick among
     them. ``batch_size`` samples are integrated at a time (``batch_size * n_steps`` forward
-    rows).
+    rows). ``device``: where the model runs (module docstring; ``None``: where it is).
     """
     if output not in OUTPUTS:
         raise ValueError(f"unknown output {output!r}; use one of {OUTPUTS}")
@@ -115,6 +124,8 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
         if head not in model.head_names:
             raise ValueError(f"unknown head {head!r}; the model's heads are {model.head_names}")
         spec = model.specs[modality]
+    dev = move_model(model, device)
+    split = split.to("cpu")
     validate_for_model(split, model, task, "input_attributions")
     # the modalities the explained head reads: its own, or every one for the mm head
     needed = [modality] + ([m for m in split.modalities if m != modality] if head == MM
@@ -143,10 +154,12 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
                          f"({detail}){why}")
     model.eval()
     tokens = spec.kind == "tokens"
-    fwds = ([EnsembleForward(model, split, task, output, [k]) for k in range(len(model.members))]
+    # the explained rows, on the model's device (the whole split when it fits there)
+    work = place_split(split.subset(rows), dev)[0]
+    fwds = ([EnsembleForward(model, work, task, output, [k]) for k in range(len(model.members))]
             if is_ens and tokens else
-            [EnsembleForward(model, split, task, output)] if is_ens else
-            [HeadForward(model, split, modality, head, task, output)])
+            [EnsembleForward(model, work, task, output)] if is_ens else
+            [HeadForward(model, work, modality, head, task, output)])
     if tokens:
         layers = ([mem.encoder.embed for mem in model.members] if is_ens
                   else [model.encoders[modality].embed])
@@ -154,15 +167,16 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
         weights = (model.weights / model.weights.sum()).tolist() if is_ens else [1.0]
     else:
         explainers, weights = [IntegratedGradients(fwds[0])], [1.0]
-    probs_of = (EnsembleForward(model, split, task, "prob") if is_ens
-                else HeadForward(model, split, modality, head, task, "prob"))
+    probs_of = (EnsembleForward(model, work, task, "prob") if is_ens
+                else HeadForward(model, work, modality, head, task, "prob"))
     attrs, deltas, targets, preds = [], [], [], []
     for start in range(0, rows.numel(), batch_size):
-        idx = rows[start: start + batch_size]
-        x = split.inputs[modality][idx]
+        n_b = min(batch_size, rows.numel() - start)
+        idx = torch.arange(start, start + n_b, device=work.device)  # positions in `work`
+        x = work.inputs[modality][idx].to(dev)
         with torch.no_grad():
             full = probs_of(x, idx)
-        t = resolve_targets(_slice_target(target, start, idx.numel()), full, split.y[idx], task)
+        t = resolve_targets(_slice_target(target, start, n_b), full, work.y[idx], task)
         a_sum, d_sum = None, None
         for expl, w in zip(explainers, weights):
             if tokens:
@@ -177,10 +191,10 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
                                       return_convergence_delta=True)
             a_sum = a.detach() * w if a_sum is None else a_sum + a.detach() * w
             d_sum = d.detach() * w if d_sum is None else d_sum + d.detach() * w
-        attrs.append(a_sum)
-        deltas.append(d_sum)
-        targets.append(t)
-        preds.append(full.argmax(1))
+        attrs.append(a_sum.cpu())
+        deltas.append(d_sum.cpu())
+        targets.append(t.cpu())
+        preds.append(full.argmax(1).cpu())
     lengths = split.lengths[modality][rows] if modality in split.lengths else None
     return InputAttribution(
         modality=modality, kind=spec.kind, attributions=torch.cat(attrs).float(),

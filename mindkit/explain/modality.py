@@ -30,6 +30,12 @@ routed prediction's probability, the scale the routing averages on) or its logit
 probability), ``"true"`` (the true class; for binary the single label; not defined for
 multilabel), an int, or one index per sample. Multi-output models are thus wrapped to one
 scalar per sample (Captum's ``target``).
+
+**Devices.** The model is explained where it is, or on ``device=`` (a device option,
+:func:`mindkit.train.device.resolve_device`: it is moved there in place). The explained rows are
+moved to the model's device once (the whole split when it fits in its memory), and Captum's
+inputs, baselines, feature masks and targets are made there; the attributions come back to the
+CPU (every tensor of a :class:`ModalityAttribution` is a CPU tensor).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from torch import Tensor, nn
 from mindkit.data.base import Split, validate_for_model
 from mindkit.explain.results import ModalityAttribution
 from mindkit.models.teachers import probs_to_logits
+from mindkit.train.device import module_device, move_model, place_split
 
 BASELINES = ("absent", "zero")
 OUTPUTS = ("prob", "logit")
@@ -91,6 +98,10 @@ class _SplitForward(nn.Module):
         out = self.model(inputs, present, lengths)
         return self.model.route(out, self.task)[0]
 
+    def _batch(self, idx: Tensor):
+        """Rows ``idx`` of the split, on the model's device."""
+        return self.split.batch(idx).to(module_device(self.model))
+
 
 class PresenceForward(_SplitForward):
     """``forward(presence [B, M], idx long[B]) -> [B, C]``: the model's routed output on split
@@ -103,10 +114,11 @@ class PresenceForward(_SplitForward):
         self.prior = prior
 
     def forward(self, presence: Tensor, idx: Tensor) -> Tensor:
-        b = self.split.batch(idx)
+        b = self._batch(idx)
+        presence = presence.to(b.y.device)
         keep = {m: b.present[m] & (presence[:, j] >= 0.5) for j, m in enumerate(self.names)}
         any_left = torch.stack(list(keep.values()), 1).any(1)
-        probs = self.prior.to(torch.float32).expand(len(idx), -1).clone()
+        probs = self.prior.to(b.y.device, torch.float32).expand(len(idx), -1).clone()
         rows = any_left.nonzero().flatten()
         if rows.numel():
             probs[rows] = self._routed({m: b.inputs[m][rows] for m in self.names},
@@ -122,24 +134,26 @@ class InputsForward(_SplitForward):
 
     def forward(self, *args: Tensor) -> Tensor:
         *xs, idx = args
-        b = self.split.batch(idx)
-        inputs = dict(zip(self.names, xs))
+        b = self._batch(idx)
+        inputs = dict(zip(self.names, (x.to(b.y.device) for x in xs)))
         return _scalar(self._routed(inputs, b.present, b.lengths).float(), self.task,
                        self.output)
 
 
 def resolve_targets(target, probs: Tensor, y: Tensor, task: str) -> Tensor:
-    """One output index per sample (see the module docstring for the choices)."""
+    """One output index per sample (see the module docstring for the choices), on the device of
+    ``probs``."""
     n, c = probs.shape
+    dev = probs.device
     if isinstance(target, str):
         if target == "pred":
             return probs.argmax(1) if (task == "multiclass" or c > 1) else torch.zeros(
-                n, dtype=torch.long)
+                n, dtype=torch.long, device=dev)
         if target == "true":
             if task == "multiclass":
-                return y.long()
+                return y.long().to(dev)
             if c == 1:
-                return torch.zeros(n, dtype=torch.long)
+                return torch.zeros(n, dtype=torch.long, device=dev)
             raise ValueError("target='true' is not defined for a multilabel task (a sample may "
                              "have several true labels); pass a label index or 'pred'")
         raise ValueError(f"unknown target {target!r}; use 'pred', 'true', a class index or "
@@ -149,7 +163,7 @@ def resolve_targets(target, probs: Tensor, y: Tensor, task: str) -> Tensor:
     if t.shape != (n,) or (t < 0).any() or (t >= c).any():
         raise ValueError(f"target must be one index in [0, {c}) or {n} of them, got shape "
                          f"{tuple(t.shape)}")
-    return t
+    return t.to(dev)
 
 
 def _select_rows(split: Split, rows, max_samples: int | None, seed: int) -> Tensor:
@@ -167,7 +181,8 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
                           target="pred", output: str = "prob", method: str = "shapley",
                           rows: Sequence[int] | Tensor | None = None,
                           max_samples: int | None = None, sample_seed: int = 0,
-                          n_samples: int = 25, batch_size: int = 512) -> ModalityAttribution:
+                          n_samples: int = 25, batch_size: int = 512,
+                          device=None) -> ModalityAttribution:
     """Attribute each sample's output to its whole modalities with Captum.
 
     ``baseline``: ``"absent"`` (needs ``prior``, :func:`class_prior` of the training split) or
@@ -175,7 +190,8 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
     to 4 modalities, :class:`ShapleyValueSampling` with ``n_samples`` orderings beyond),
     ``"ablation"`` (leave-one-out :class:`FeatureAblation`). ``rows`` (positions in ``split``)
     or a seeded ``max_samples`` subset choose the samples explained; every sample needs at
-    least one modality.
+    least one modality. ``device``: where the model runs (module docstring; ``None``: where it
+    is).
     """
     if baseline not in BASELINES:
         raise ValueError(f"unknown baseline {baseline!r}; use one of {BASELINES}")
@@ -187,6 +203,8 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
         raise ValueError("baseline='absent' needs the training-set prior: pass "
                          "prior=class_prior(ds['train'], task, ds.num_outputs)")
     names = _model_names(model)
+    dev = move_model(model, device)
+    split = split.to("cpu")
     validate_for_model(split, model, task, "modality_attributions")
     model.eval()
     rows = _select_rows(split, rows, max_samples, sample_seed)
@@ -205,22 +223,26 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
     if baseline == "zero" and any(not split.inputs[m].is_floating_point() for m in names):
         raise ValueError("baseline='zero' replaces inputs by zeros, which is not defined for "
                          "token ids; use baseline='absent'")
+    # the explained rows, on the model's device (the whole split when it fits there)
+    work = place_split(split.subset(rows), dev)[0]
     if baseline == "absent":
-        fwd = PresenceForward(model, split, task, prior.float(), output)
+        fwd = PresenceForward(model, work, task, prior.float().to(dev), output)
     else:
-        fwd = InputsForward(model, split, task, output)
+        fwd = InputsForward(model, work, task, output)
     explainer = algo(fwd)
+    pres_dev = pres.to(dev)
     vals, fulls, nones, targets, preds, served = [], [], [], [], [], []
     for start in range(0, rows.numel(), batch_size):
-        idx = rows[start: start + batch_size]
-        b = split.batch(idx)
+        n_b = min(batch_size, rows.numel() - start)
+        idx = torch.arange(start, start + n_b, device=work.device)  # positions in `work`
+        b = work.batch(idx).to(dev)
         with torch.no_grad():
             out = model(b.inputs, b.present, b.lengths)
             probs, srv = model.route(out, task)
         probs = probs.float()
-        t = resolve_targets(_slice_target(target, start, idx.numel()), probs, b.y, task)
+        t = resolve_targets(_slice_target(target, start, n_b), probs, b.y, task)
         if baseline == "absent":
-            x = pres[start: start + idx.numel()].float()
+            x = pres_dev[start: start + n_b].float()
             with torch.no_grad():
                 attr = explainer.attribute(x, baselines=0.0, target=t,
                                            additional_forward_args=(idx,),
@@ -229,7 +251,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
             attr = attr * x  # exact zeros where absent (already zero up to rounding)
         else:
             xs = tuple(b.inputs[m].float() for m in names)
-            mask = tuple(torch.full((1, *x.shape[1:]), j, dtype=torch.long)
+            mask = tuple(torch.full((1, *x.shape[1:]), j, dtype=torch.long, device=x.device)
                          for j, x in enumerate(xs))
             with torch.no_grad():
                 got = explainer.attribute(xs, baselines=tuple(0.0 for _ in xs), target=t,
@@ -238,13 +260,13 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
                 none = fwd(*(torch.zeros_like(x) for x in xs), idx)
             # every element of a modality carries that modality's whole attribution
             attr = torch.stack([g.flatten(1)[:, 0] for g in got], 1)
-            attr = attr * pres[start: start + idx.numel()].float()
-        vals.append(attr.float())
+            attr = attr * pres_dev[start: start + n_b].float()
+        vals.append(attr.float().cpu())
         full = _scalar(probs, task, output)
-        fulls.append(full.gather(1, t[:, None]).squeeze(1))
-        nones.append(none.gather(1, t[:, None]).squeeze(1))
-        targets.append(t)
-        preds.append(probs.argmax(1))
+        fulls.append(full.gather(1, t[:, None]).squeeze(1).cpu())
+        nones.append(none.gather(1, t[:, None]).squeeze(1).cpu())
+        targets.append(t.cpu())
+        preds.append(probs.argmax(1).cpu())
         served += list(srv)
     return ModalityAttribution(
         values=torch.cat(vals), names=names, rows=rows, ids=split.ids[rows], y=split.y[rows],

@@ -55,7 +55,7 @@ class ModalityAttribution:
         target, pred, y`` (multiclass), ``served``, ``baseline``, ``output`` and ``algorithm``
         (the Captum class); ``fields`` are added as columns."""
         n, m = self.values.shape
-        y = self.y if self.y.dim() == 1 else torch.full((n,), -1)
+        y = self.y if self.y.dim() == 1 else torch.full((n,), -1, device=self.y.device)
         df = pd.DataFrame({
             "id": self.ids.repeat_interleave(m).tolist(),
             "row": self.rows.repeat_interleave(m).tolist(),

@@ -25,13 +25,14 @@ from torch import nn
 from mindkit.data.base import Split, validate_for_model
 from mindkit.explain.modality import PresenceForward
 from mindkit.explain.results import InputAttribution, ModalityAttribution
+from mindkit.train.device import move_model, place_split
 
 
 def _class_key(a: ModalityAttribution) -> np.ndarray:
     if a.task == "multilabel":
-        return a.target.numpy()
+        return a.target.cpu().numpy()
     y = a.y if a.y.dim() == 1 else a.y[:, 0]
-    return y.long().numpy()
+    return y.long().cpu().numpy()
 
 
 def attribution_table(attrs: dict[str, ModalityAttribution], class_names: list[str],
@@ -45,8 +46,8 @@ def attribution_table(attrs: dict[str, ModalityAttribution], class_names: list[s
         names = (class_names if a.task != "binary"
                  else [f"not {class_names[0]}", class_names[0]])
         for j, m in enumerate(a.names):
-            has = a.present[:, j].numpy()
-            v = a.values[:, j].numpy()
+            has = a.present[:, j].cpu().numpy()
+            v = a.values[:, j].cpu().numpy()
             groups = [("all", has)] + [(names[c], has & (key == c)) for c in np.unique(key)]
             for cls, sel in groups:
                 if not sel.any():
@@ -64,32 +65,38 @@ def _correct(probs: torch.Tensor, a: ModalityAttribution) -> np.ndarray:
     """Per sample, whether the prediction is right: top class (multiclass) or the explained
     label at 0.5 (binary/multilabel)."""
     if a.task == "multiclass":
-        return (probs.argmax(1) == a.y.long()).numpy()
+        return (probs.argmax(1) == a.y.long()).cpu().numpy()
     p = probs.gather(1, a.target[:, None]).squeeze(1)
     truth = a.y.float().gather(1, a.target[:, None]).squeeze(1)
-    return ((p >= 0.5).float() == truth).numpy()
+    return ((p >= 0.5).float() == truth).cpu().numpy()
 
 
 @torch.no_grad()
 def removal_outcomes(model: nn.Module, split: Split, task: str, attr: ModalityAttribution,
-                     prior: torch.Tensor) -> pd.DataFrame:
+                     prior: torch.Tensor, device=None) -> pd.DataFrame:
     """Per explained sample and modality: ``correct_full`` (with all it has), ``correct_without``
     (that modality withheld, served by the model's own missing path), ``eligible`` (the sample
-    has the modality and another one, so withholding it leaves something), and ``abs_value``."""
+    has the modality and another one, so withholding it leaves something), and ``abs_value``.
+    The model predicts where it is, or on ``device`` (moved there in place, as in
+    :func:`mindkit.explain.modality.modality_attributions`)."""
+    dev = move_model(model, device)
+    split = split.to("cpu")
     validate_for_model(split, model, task, "removal_outcomes")
-    fwd = PresenceForward(model, split, task, prior.float(), "prob")
-    idx = attr.rows
-    ones = torch.ones(len(idx), len(attr.names))
-    full = _correct(fwd(ones, idx), attr)
+    idx = attr.rows.cpu()
+    work = place_split(split.subset(idx), dev)[0]  # the explained rows, on the model's device
+    fwd = PresenceForward(model, work, task, prior.float().to(dev), "prob")
+    pos = torch.arange(len(idx), device=work.device)
+    ones = torch.ones(len(idx), len(attr.names), device=dev)
+    full = _correct(fwd(ones, pos).cpu(), attr)
     out = []
     for j, m in enumerate(attr.names):
         pres = ones.clone()
         pres[:, j] = 0
-        without = _correct(fwd(pres, idx), attr)
-        eligible = (attr.present[:, j] & (attr.present.sum(1) >= 2)).numpy()
+        without = _correct(fwd(pres, pos).cpu(), attr)
+        eligible = (attr.present[:, j] & (attr.present.sum(1) >= 2)).cpu().numpy()
         out.append(pd.DataFrame({
-            "row": idx.numpy(), "modality": m, "class": _class_key(attr),
-            "abs_value": attr.values[:, j].abs().numpy(), "correct_full": full,
+            "row": idx.cpu().numpy(), "modality": m, "class": _class_key(attr),
+            "abs_value": attr.values[:, j].abs().cpu().numpy(), "correct_full": full,
             "correct_without": without, "eligible": eligible}))
     return pd.concat(out, ignore_index=True)
 
@@ -137,7 +144,7 @@ def _valid_flat(a: InputAttribution, i: int) -> np.ndarray:
     x = a.attributions[i]
     if a.lengths is not None and a.kind in ("sequence", "timeseries", "tokens"):
         x = x[: int(a.lengths[i])]
-    return x.flatten().numpy()
+    return x.flatten().cpu().numpy()
 
 
 def map_agreement(a: InputAttribution, b: InputAttribution, absolute: bool = False

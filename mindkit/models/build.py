@@ -16,7 +16,19 @@ def model_config(model: nn.Module) -> dict:
     return cfg
 
 
-def build_model(config: dict) -> nn.Module:
+def build_model(config: dict, device=None) -> nn.Module:
+    """A freshly initialised model of ``config`` (``model_config`` of a model, or a checkpoint's
+    ``"model"``), on device option ``device`` (:func:`mindkit.train.device.resolve_device`;
+    ``None``: the CPU)."""
+    model = _build(config)
+    if device is not None:
+        from mindkit.train.device import resolve_device
+
+        model.to(resolve_device(device))
+    return model
+
+
+def _build(config: dict) -> nn.Module:
     kind = config.get("type")
     kw = {k: v for k, v in config.items() if k != "type"}
     if kind == "UnimodalNet":

@@ -29,6 +29,16 @@ same instant race for ports), a wall-clock ``timeout`` after which the whole pro
 killed, and ``retries`` further attempts when the kernel died, timed out or failed to start; an
 exception raised by the notebook's own code is not retried (it would fail again). ``workers=0``
 runs everything in this process, one run after another, without Dask (for debugging).
+
+**GPUs.** ``gpus=N`` gives each run one GPU through Dask worker resources: the local cluster is
+N single-threaded workers (in place of ``workers``), each declaring the resource ``GPU=1`` and
+started with ``CUDA_VISIBLE_DEVICES`` set to one GPU of this machine (the N first it shows), and
+every run is submitted asking for ``GPU=1``, so at most one run per GPU at a time; a run's kernel
+inherits the variable, so the notebooks' ``device="auto"`` finds exactly its GPU (as
+``cuda:0``). With ``scheduler=``, the user's workers declare the resource themselves
+(``dask worker ADDRESS --resources GPU=1``, one worker per GPU, each with its own
+``CUDA_VISIBLE_DEVICES``); a scheduler whose connected workers declare no GPU is refused rather
+than left waiting forever.
 """
 
 from __future__ import annotations
@@ -65,6 +75,7 @@ TMP_DIR = ".tmp"
 INPUTS = {"teacher_dir": ("01_teachers", "teachers")}
 RESERVED = {"run_dir": "the sweep sets it (one folder per run under --out)"}
 THREAD_ENV = ("MINDKIT_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+GPU = "GPU"  # the Dask worker resource a run asks one of with gpus > 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,6 +321,8 @@ def execute_job(spec: dict, upstream_status: dict | None = None) -> dict:
               "notebook_params": params, "key": spec["key"], "start": _now(),
               "host": socket.gethostname(), "pid": os.getpid(),
               "mindkit_version": _mindkit_version(), "attempts": 0}
+    if spec.get("gpu"):  # the GPU this run's worker sees
+        status["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
     (tmp / "params.json").write_text(json.dumps(spec["point"], indent=1, default=str))
     t0 = time.perf_counter()
     try:
@@ -360,11 +373,11 @@ def _place(tmp: Path, folder: Path) -> None:
 
 
 def _job_spec(job: Job, out: Path, timeout: float, retries: int, stagger: float,
-              lock: str) -> dict:
+              lock: str, gpu: bool = False) -> dict:
     return {"folder": str(job.folder), "tmp_root": str(out / TMP_DIR), "src": str(job.stage.path),
             "cwd": str(job.stage.path.parent), "notebook": job.stage.name, "params": job.params,
             "point": job.point, "key": job.key, "timeout": float(timeout),
-            "retries": int(retries), "stagger": float(stagger), "lock": lock}
+            "retries": int(retries), "stagger": float(stagger), "lock": lock, "gpu": bool(gpu)}
 
 
 def _is_done(job: Job, retry_failed: bool) -> tuple[bool, dict | None]:
@@ -410,10 +423,20 @@ def run_sweep(notebooks: str | Sequence[str], grid: Mapping[str, list] | None = 
               fixed: Mapping[str, Any] | None = None, workers: int = 2,
               scheduler: str | None = None, timeout: float = 1800, retries: int = 1,
               retry_failed: bool = False, stagger: float = 2.0, progress: bool = True,
-              dry_run: bool = False, notebook_dir: Path = NOTEBOOK_DIR) -> SweepSummary:
+              dry_run: bool = False, notebook_dir: Path = NOTEBOOK_DIR,
+              gpus: int = 0) -> SweepSummary:
     """Run ``notebooks`` over ``grid`` (Cartesian product) plus the ``include`` points, each run
     in its own folder under ``out``; runs that finished ok earlier are skipped (failed ones too,
-    unless ``retry_failed``). Returns the counts and every run's status; see the module doc."""
+    unless ``retry_failed``). ``gpus=N`` runs them on N local workers with one GPU each (with
+    ``scheduler``: on its workers that declare a ``GPU`` resource). Returns the counts and every
+    run's status; see the module doc."""
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise ParameterError(f"gpus must be a whole number >= 0 (GPUs, one per run), got "
+                             f"{gpus!r}")
+    if gpus and workers == 0 and scheduler is None:
+        raise ParameterError("gpus needs Dask workers (one per GPU), but workers=0 runs "
+                             "everything in this process; drop workers=0 (or --workers 0)")
+    gpu_ids = _gpu_ids(gpus) if gpus and scheduler is None and not dry_run else []
     out = Path(out).resolve()
     points = expand(grid, include, fixed)
     finals = plan(notebooks, points, out, notebook_dir)
@@ -438,7 +461,7 @@ def run_sweep(notebooks: str | Sequence[str], grid: Mapping[str, list] | None = 
         _write_manifest(out, notebooks, grid, include, fixed)
         statuses = _execute(todo_final, out, workers=workers, scheduler=scheduler,
                             timeout=timeout, retries=retries, retry_failed=retry_failed,
-                            stagger=stagger, progress=progress)
+                            stagger=stagger, progress=progress, gpus=gpus, gpu_ids=gpu_ids)
     finally:
         lock_file.unlink(missing_ok=True)
         try:
@@ -479,13 +502,71 @@ def _print_plan(finals: list[Job], todo: list[Job], out: Path) -> None:
         print(f"  {j.folder.name}  {canonical(j.params)}")
 
 
+def _gpu_ids(gpus: int) -> list[str]:
+    """The ``CUDA_VISIBLE_DEVICES`` value of each of ``gpus`` local workers: the first ``gpus``
+    GPUs this process sees (its own ``CUDA_VISIBLE_DEVICES`` list when set, else 0, 1, ...); a
+    :class:`ParameterError` when it sees fewer."""
+    import torch
+
+    seen = torch.cuda.device_count()
+    env = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    ids = [i.strip() for i in env.split(",") if i.strip()][:seen] if env else \
+        [str(i) for i in range(seen)]
+    if len(ids) < gpus:
+        raise ParameterError(
+            f"gpus={gpus}: this machine shows {len(ids)} GPU(s) to torch "
+            f"(CUDA_VISIBLE_DEVICES={env or 'unset'}); ask for at most {len(ids)}, or run on "
+            "the CPU with --workers instead of --gpus")
+    return ids[:gpus]
+
+
+def gpu_worker_specs(gpu_ids: Sequence[str]) -> dict[str, dict]:
+    """The Dask ``SpecCluster`` worker specs of a local GPU cluster: one single-threaded worker
+    process (a ``Nanny``) per GPU in ``gpu_ids``, declaring the resource ``GPU=1``, with
+    ``CUDA_VISIBLE_DEVICES`` set to that GPU (and one BLAS/torch thread) in its environment,
+    which the notebook processes it starts inherit."""
+    import logging
+
+    from distributed import Nanny
+
+    return {f"gpu-{gid}": {"cls": Nanny, "options": {
+        "nthreads": 1, "resources": {GPU: 1}, "memory_limit": 0, "silence_logs": logging.WARN,
+        "env": {**{k: "1" for k in THREAD_ENV}, "CUDA_VISIBLE_DEVICES": str(gid)}}}
+        for gid in gpu_ids}
+
+
+def gpu_cluster(gpu_ids: Sequence[str]):
+    """A local Dask cluster with one worker per GPU (:func:`gpu_worker_specs`)."""
+    import logging
+
+    from distributed import Scheduler, SpecCluster
+
+    return SpecCluster(workers=gpu_worker_specs(gpu_ids), scheduler={
+        "cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": ":0"}},
+        name="mindkit-gpus", silence_logs=logging.WARN)
+
+
+def _check_gpu_workers(client, scheduler: str) -> None:
+    """Refuse a scheduler whose connected workers declare no ``GPU`` resource (runs asking for
+    one would wait forever); with no worker connected yet (a batch system still starting them)
+    there is nothing to check."""
+    workers = client.scheduler_info().get("workers", {})
+    if workers and not any(w.get("resources", {}).get(GPU) for w in workers.values()):
+        raise ParameterError(
+            f"gpus: none of the {len(workers)} workers of {scheduler} declares a {GPU} resource, "
+            "so runs asking for one would never start; start one worker per GPU with "
+            f"'CUDA_VISIBLE_DEVICES=<gpu> dask worker {scheduler} --nthreads 1 --resources "
+            f"{GPU}=1', or drop --gpus")
+
+
 def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None, timeout: float,
-             retries: int, retry_failed: bool, stagger: float, progress: bool) -> dict:
+             retries: int, retry_failed: bool, stagger: float, progress: bool, gpus: int = 0,
+             gpu_ids: Sequence[str] = ()) -> dict:
     """Submit the jobs (and the upstream jobs they need) and wait; name -> status."""
     lock = f"mindkit-sweep-{params_key({'out': str(out)})}-{uuid.uuid4().hex[:6]}"
 
     def spec(j):
-        return _job_spec(j, out, timeout, retries, stagger, lock)
+        return _job_spec(j, out, timeout, retries, stagger, lock, gpu=gpus > 0)
 
     results: dict[str, dict] = {}
     bar = _Bar(len(jobs), progress)
@@ -506,12 +587,17 @@ def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None,
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
-    if scheduler is None:
+    if scheduler is None and gpus:
+        cluster = gpu_cluster(gpu_ids)
+    elif scheduler is None:
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                                dashboard_address=":0", memory_limit=0,
                                env={k: "1" for k in THREAD_ENV})
     client = Client(scheduler or cluster)
+    resources = {GPU: 1} if gpus else None
     try:
+        if gpus and scheduler is not None:
+            _check_gpu_workers(client, scheduler)
         from distributed import Variable
 
         Variable(f"{lock}-last", client=client).set(0.0)  # no start yet (see _stagger)
@@ -519,7 +605,7 @@ def _execute(jobs: list[Job], out: Path, *, workers: int, scheduler: str | None,
 
         def submit(u: Job, parent):
             return client.submit(execute_job, spec(u), parent, pure=False,
-                                 key=f"{u.stage.name}-{u.key}-{lock}")
+                                 key=f"{u.stage.name}-{u.key}-{lock}", resources=resources)
 
         futures, by_key = [], {}
         for j in jobs:

@@ -1,6 +1,7 @@
-"""Training: one Trainer, seeding, checkpoints, live plots."""
+"""Training: one Trainer, seeding, checkpoints, live plots, and where it all runs (devices)."""
 
 from mindkit.train.checkpoint import load_model, read_meta, save_model
+from mindkit.train.device import DeviceError, module_device, move_model, resolve_device
 from mindkit.train.method import LossFnMethod, Method, Supervised
 from mindkit.train.trainer import (
     Callback,
@@ -14,6 +15,7 @@ from mindkit.train.trainer import (
 __all__ = [
     "Callback",
     "ConvergenceWarning",
+    "DeviceError",
     "LossFnMethod",
     "Method",
     "Supervised",
@@ -21,7 +23,10 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "load_model",
+    "module_device",
+    "move_model",
     "read_meta",
+    "resolve_device",
     "save_model",
     "seed_everything",
 ]

@@ -22,6 +22,17 @@ A :class:`Method` owns the model it deploys (``student``), any frozen teachers, 
 Teachers are frozen and stay in eval mode whatever ``train()`` is called with. Only ``student``
 is scored, checkpointed and counted as the deployed model; training-only modules (hint
 projections) are counted by :meth:`Method.extra_parameters`.
+
+**Devices.** ``method.to(device)`` (and ``.cuda()``, ``.cpu()``) moves the student, every module
+:meth:`Method.teacher_modules` names (held as plain attributes or not: they stay frozen and in
+eval mode) and every other parameter or module the method registers (MCKD's importances, hint
+projections); :attr:`Method.device` is where the student is. The Trainer moves a method once,
+before making its optimizers; an optimizer a method made earlier (its ``extra_optimizers``)
+follows its parameters (:meth:`Method._apply`). ``prepare(train)``
+receives the training split where its batches will be gathered: on the training device when it
+fits there, else in CPU memory (it then streams); batches, ``batch.idx`` included, reach
+``forward_train`` on the training device. A per-sample cache built in ``prepare`` and gathered
+with ``batch.idx`` must therefore live on :attr:`Method.device`.
 """
 
 from __future__ import annotations
@@ -68,8 +79,46 @@ class Method(nn.Module):
         return sum(p.numel() for p in self.parameters() if id(p) not in mine)
 
     def teacher_modules(self) -> list[nn.Module]:
-        """Frozen modules this method holds (kept in eval mode)."""
+        """Frozen modules this method holds (kept in eval mode, moved with the method)."""
         return []
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the student's weights (where the method trains)."""
+        from mindkit.train.device import module_device
+
+        return module_device(self.student)
+
+    def _apply(self, fn, recurse: bool = True):
+        """``to``/``cuda``/``cpu``/``half`` reach the teachers too: :meth:`teacher_modules` that
+        are not registered submodules (a teacher source's ensembles, hint teachers) are moved
+        with the method, so a method is on one device as a whole. Moving changes no train/eval
+        flag and no ``requires_grad``: teachers stay frozen and in eval mode. The method's own
+        optimizers (:meth:`extra_optimizers`) follow their parameters: torch keeps each
+        parameter object when it moves between the CPU, CUDA and MPS, and where it makes a new
+        one (another kind of device) the optimizers are pointed at it; state an optimizer
+        already holds (after steps) moves with its parameter."""
+        before = dict(self.named_parameters()) if recurse else {}
+        super()._apply(fn, recurse)
+        if recurse:
+            own = {id(m) for m in self.modules()}
+            for t in _called(self.teacher_modules):
+                if id(t) not in own:
+                    t._apply(fn)
+            self._follow_optimizers(before)
+        return self
+
+    def _follow_optimizers(self, before: dict[str, nn.Parameter]) -> None:
+        after = dict(self.named_parameters())
+        swap = {id(p): after[n] for n, p in before.items() if n in after and after[n] is not p}
+        for opt in _called(self.extra_optimizers):
+            for group in opt.param_groups:
+                group["params"] = [swap.get(id(p), p) for p in group["params"]]
+            for p in list(opt.state):
+                new = swap.get(id(p), p)
+                # per-parameter tensors (moments) follow it; scalar counters stay where they are
+                opt.state[new] = {k: v.to(new.device) if torch.is_tensor(v) and v.dim() else v
+                                  for k, v in opt.state.pop(p).items()}
 
     def settings(self) -> dict:
         """The method's settings that records should carry (e.g. alpha, T for KD methods)."""
@@ -115,6 +164,15 @@ class Method(nn.Module):
         own = {id(p) for opt in self.extra_optimizers() for g in opt.param_groups
                for p in g["params"]}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+
+
+def _called(hook) -> list:
+    """``hook()``, or nothing while the method is still being built (a ``to`` call inside an
+    ``__init__``, before the attributes the hook reads exist)."""
+    try:
+        return list(hook())
+    except AttributeError:
+        return []
 
 
 class Supervised(Method):

@@ -7,6 +7,21 @@ Each method (:mod:`mindkit.train.method`) returns a dict of named loss terms wit
 back-propagate; every term is averaged over the batches that produced it into the history. A
 model whose best epoch is its last is flagged (``History.still_improving``, a
 :class:`ConvergenceWarning`): it was still improving.
+
+**Device** (``TrainConfig.device``, :mod:`mindkit.train.device`). ``fit`` moves the method
+(student, frozen teachers, training-only parameters) to the device once, before its optimizers
+are made, and leaves it there. The training split moves there once when it fits in device
+memory (``TrainConfig.max_split_bytes``); a larger one stays in CPU memory and each batch is
+gathered into pinned memory and copied with ``non_blocking=True``. The method's ``prepare``
+receives the split as it will be iterated (on the device, or in CPU memory when it streams);
+batches reach ``forward_train`` on the device. ``amp="bf16"`` runs the training forward passes
+under bfloat16 autocast (CUDA only).
+
+**No host sync per step.** On a GPU the loss terms are summed on the device and read once per
+epoch (on the CPU, where a read costs no sync, each term is read as it comes, the cheapest
+path). The non-finite-loss check runs once per epoch, on the epoch's summed total loss, instead
+of at every step: a NaN or infinite loss at any step of an epoch is reported at the end of that
+epoch, naming it (the steps after it have trained on NaN, and the error stops the run).
 """
 
 from __future__ import annotations
@@ -25,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, Split, iterate_batches, validate_for_model
+from mindkit.train.device import autocast, check_amp, parse_device, place_split, resolve_device
 from mindkit.train.method import LossFnMethod, Method
 
 
@@ -47,12 +63,23 @@ class TrainConfig:
     grad_clip: float | None = 5.0  # max gradient norm, None to disable
     seed: int = 0
     min_delta: float = 0.0  # smallest improvement that counts
+    device: str = "auto"  # "auto" (CUDA, else MPS, else CPU), "cpu", "cuda", "cuda:N" or "mps"
+    amp: str | None = None  # "bf16": bfloat16 autocast of the training forward pass (CUDA only)
+    # largest training split (bytes) moved whole to the device; None: half its free memory.
+    # A larger split stays in CPU memory and its batches stream to the device.
+    max_split_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.scheduler not in ("cosine", "constant"):
             raise ValueError(f"unknown scheduler {self.scheduler!r}; use 'cosine' or 'constant'")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        self.device = parse_device(self.device)
+        resolve_device(self.device)  # an unavailable device is refused here, not after loading
+        check_amp(self.amp, self.device)
+        if self.max_split_bytes is not None and self.max_split_bytes < 0:
+            raise ValueError(f"max_split_bytes must be >= 0 bytes or None (half the device's "
+                             f"free memory), got {self.max_split_bytes}")
 
 
 @dataclass
@@ -124,7 +151,11 @@ class Trainer:
             raise TypeError("a Method computes its own loss; do not pass loss_fn with it")
         validate_for_model(train, method.student, method.task,
                            f"training {type(method).__name__}")
+        dev = resolve_device(cfg.device)
+        check_amp(cfg.amp, dev)
+        method.to(dev)  # once, before any optimizer holds the parameters' state
         gen = seed_everything(cfg.seed)
+        train, stream = place_split(train, dev, cfg.max_split_bytes)
         train = method.prepare(train)
         if len(train) == 0:
             raise ValueError(f"cannot train on an empty split {train.name!r}")
@@ -135,7 +166,7 @@ class Trainer:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps = math.ceil(len(train) / cfg.batch_size)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda(steps))
-        held_out = _cycle(method.held_out_split, cfg.batch_size, gen) \
+        held_out = _cycle(method.held_out_split, cfg.batch_size, gen, dev, stream) \
             if method.held_out_every > 0 else None
         if method.held_out_every > 0 and method.held_out_split is None:
             raise ValueError(f"{type(method).__name__} sets held_out_every but no held_out_split")
@@ -147,11 +178,11 @@ class Trainer:
         bar = _progress(range(cfg.epochs), self.desc, self.progress)
         for epoch in bar:
             method.train()
-            sums: dict[str, float] = {}
-            counts: dict[str, int] = {}
+            terms_sum = _EpochSums(dev)
             t0 = time.perf_counter()
             data_s = 0.0
-            it = iterate_batches(train, cfg.batch_size, shuffle=True, generator=gen)
+            it = iterate_batches(train, cfg.batch_size, shuffle=True, generator=gen, device=dev,
+                                 stream=stream)
             while True:
                 td = time.perf_counter()
                 batch = next(it, None)
@@ -160,12 +191,9 @@ class Trainer:
                 data_s += time.perf_counter() - td
                 if batch is None:
                     break
-                terms = method.forward_train(batch)
+                with autocast(cfg.amp, dev):
+                    terms = method.forward_train(batch)
                 loss = terms["total"]
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"non-finite loss {loss.item()} at epoch {epoch}; lower the learning "
-                        "rate or check the inputs for NaN")
                 opt.zero_grad(set_to_none=True)
                 for o in extra_opts:
                     o.zero_grad(set_to_none=True)
@@ -177,15 +205,21 @@ class Trainer:
                 sched.step()
                 step += 1
                 if held_out is not None and step % method.held_out_every == 0:
-                    logs = {**logs, **(method.held_out_step(next(held_out)) or {})}
-                # each term is averaged over the batches that produced it
-                for k, v in [*terms.items(), *logs.items()]:
-                    sums[k] = sums.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v)
-                    counts[k] = counts.get(k, 0) + 1
+                    with autocast(cfg.amp, dev):
+                        held = method.held_out_step(next(held_out)) or {}
+                    logs = {**logs, **held}
+                # each term is averaged over the batches that produced it (summed on the device)
+                terms_sum.add([*terms.items(), *logs.items()])
+            means = terms_sum.means()  # the epoch's one read from the device
+            if not math.isfinite(means.get("total", 0.0)):
+                raise FloatingPointError(
+                    f"{self.desc}: non-finite loss at epoch {epoch} (the mean training loss over "
+                    f"its {terms_sum.steps} steps is {means['total']}); lower the learning rate "
+                    "or check the inputs for NaN")
             train_s = time.perf_counter() - t0
             rec = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_s": train_s,
                    "data_s": data_s}
-            rec.update({f"train/{k}": v / counts[k] for k, v in sums.items()})
+            rec.update({f"train/{k}": v for k, v in means.items()})
             rec.update(method.on_epoch_end(epoch) or {})
             if score_fn is not None:
                 method.eval()
@@ -231,19 +265,85 @@ class Trainer:
             from mindkit.train.checkpoint import save_model
 
             save_model(model, checkpoint, extra={
-                **(meta or {}), "train": asdict(cfg), "best_epoch": hist.best_epoch,
+                **(meta or {}), "train": asdict(cfg), "trained_on": str(dev),
+                "best_epoch": hist.best_epoch,
                 "best_val_score": hist.best_score, "epochs_run": len(hist.records),
                 "still_improving": hist.still_improving, "method": method.name,
                 "settings": method.settings()})
         return hist
 
 
-def _cycle(split: Split, batch_size: int, gen: torch.Generator):
-    """Endless shuffled batches of ``split`` (held-out steps)."""
+class _EpochSums:
+    """Per-term sums over an epoch's steps, read from the device once per epoch.
+
+    On a GPU (or MPS) each step's tensor terms are stacked, cast (float64; float32 on MPS, which
+    has none) and added to a running sum per set of names, on the device: three small kernels
+    and no host sync, so the host queues the next step while the device computes. On the CPU,
+    where reading a number costs no sync, each term is read as it comes (``Tensor.item``, the
+    cheapest per-step path) and summed as a Python float, exactly as before. Plain numbers are
+    summed on the host either way. :meth:`means` gives each term's mean over the steps that
+    produced it."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.on_host = device.type == "cpu"
+        self.dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.groups: dict[tuple[str, ...], list] = {}  # names -> [sums tensor, count]
+        self.numbers: dict[str, list] = {}  # name -> [sum, count]
+        self.order: dict[str, None] = {}  # every name, in first-seen order
+        self.steps = 0
+
+    def add(self, items: list[tuple[str, object]]) -> None:
+        self.steps += 1
+        names, vals = [], []
+        for k, v in items:
+            self.order.setdefault(k)
+            if torch.is_tensor(v) and not self.on_host:
+                names.append(k)
+                v = v.detach()
+                if v.device != self.device:
+                    v = v.to(self.device)
+                vals.append(v if v.dim() == 0 else v.reshape(()))
+                continue
+            acc = self.numbers.get(k)
+            if acc is None:
+                acc = self.numbers[k] = [0.0, 0]
+            acc[0] += v.item() if torch.is_tensor(v) else float(v)
+            acc[1] += 1
+        if vals:
+            key = tuple(names)
+            stacked = torch.stack(vals).to(self.dtype)
+            acc = self.groups.get(key)
+            if acc is None:
+                self.groups[key] = [stacked, 1]
+            else:
+                acc[0] = acc[0] + stacked
+                acc[1] += 1
+
+    def means(self) -> dict[str, float]:
+        """Each term's mean over the steps that produced it, in first-seen order (one read of
+        the device's sums)."""
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for key, (total, n) in self.groups.items():
+            for k, v in zip(key, total.tolist()):
+                sums[k] = sums.get(k, 0.0) + v
+                counts[k] = counts.get(k, 0) + n
+        for k, (total, n) in self.numbers.items():
+            sums[k] = sums.get(k, 0.0) + total
+            counts[k] = counts.get(k, 0) + n
+        return {k: sums[k] / counts[k] for k in self.order}
+
+
+def _cycle(split: Split, batch_size: int, gen: torch.Generator, device: torch.device,
+           stream: bool):
+    """Endless shuffled batches of ``split`` (held-out steps), delivered on ``device`` (streamed
+    from CPU memory when the training split streams)."""
     if len(split) == 0:
         raise ValueError(f"the held-out split {split.name!r} is empty")
     while True:
-        yield from iterate_batches(split, batch_size, shuffle=True, generator=gen)
+        yield from iterate_batches(split, batch_size, shuffle=True, generator=gen, device=device,
+                                   stream=stream or split.device != device)
 
 
 def _progress(it, desc: str, enabled: bool):
