@@ -284,20 +284,33 @@ class Split:
         allocated buffer (``index_select(out=)``), page-locked with ``pin_memory`` (a CPU split
         whose batches stream to a CUDA device), so the batch can be copied to the GPU
         asynchronously (``batch.to(device, non_blocking=True)``)."""
-        idx = torch.as_tensor(idx, dtype=torch.long, device=self.device)
-        if pin_memory and not into_buffer:
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        if idx.device != self.y.device:
+            idx = idx.to(self.y.device)
+        if into_buffer:
+            return self._batch_into(idx, pin_memory)
+        if pin_memory:
             raise ValueError("pin_memory=True gathers into pinned buffers: pass into_buffer=True")
+        return Batch(
+            inputs={m: x[idx] for m, x in self.inputs.items()},
+            present={m: p[idx] for m, p in self.present.items()},
+            y=self.y[idx],
+            idx=idx,
+            lengths={m: v[idx] for m, v in self.lengths.items()},
+            ids=self.ids[idx],
+        )
 
-        def take(x: Tensor, i: Tensor) -> Tensor:
-            return _gather_into(x, i, pin_memory) if into_buffer else x[i]
+    def _batch_into(self, idx: Tensor, pin_memory: bool) -> Batch:
+        def take(x: Tensor) -> Tensor:
+            return _gather_into(x, idx, pin_memory)
 
         return Batch(
-            inputs={m: take(x, idx) for m, x in self.inputs.items()},
-            present={m: take(p, idx) for m, p in self.present.items()},
-            y=take(self.y, idx),
+            inputs={m: take(x) for m, x in self.inputs.items()},
+            present={m: take(p) for m, p in self.present.items()},
+            y=take(self.y),
             idx=idx,
-            lengths={m: take(v, idx) for m, v in self.lengths.items()},
-            ids=take(self.ids, idx),
+            lengths={m: take(v) for m, v in self.lengths.items()},
+            ids=take(self.ids),
         )
 
     def subset(self, mask_or_idx: Tensor, name: str | None = None) -> "Split":

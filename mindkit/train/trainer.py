@@ -153,7 +153,8 @@ class Trainer:
                            f"training {type(method).__name__}")
         dev = resolve_device(cfg.device)
         check_amp(cfg.amp, dev)
-        method.to(dev)  # once, before any optimizer holds the parameters' state
+        if not _on_device(method, dev):
+            method.to(dev)  # once, before any optimizer holds the parameters' state
         gen = seed_everything(cfg.seed)
         train, stream = place_split(train, dev, cfg.max_split_bytes)
         train = method.prepare(train)
@@ -271,6 +272,14 @@ class Trainer:
                 "still_improving": hist.still_improving, "method": method.name,
                 "settings": method.settings()})
         return hist
+
+
+def _on_device(method: Method, device: torch.device) -> bool:
+    """Whether every parameter and buffer of ``method`` and its teachers is on ``device`` (then
+    there is nothing to move: a walk over the module tree saved per fit)."""
+    mods = [method, *method.teacher_modules()]
+    return all(t.device == device for m in mods for ts in (m.parameters(), m.buffers())
+               for t in ts)
 
 
 class _EpochSums:
