@@ -217,6 +217,18 @@ def test_split_to_and_its_size(toy_dataset):
     assert place_split(sp, torch.device("cpu"), max_bytes=sp.nbytes - 1) == (sp, True)
 
 
+def test_a_split_moves_whole_when_it_fits_in_half_the_free_memory(toy_dataset, monkeypatch):
+    """``meta`` stands in for a GPU whose free memory is mocked."""
+    import mindkit.train.device as device
+
+    sp, meta = toy_dataset["train"], torch.device("meta")
+    monkeypatch.setattr(device, "free_memory_bytes", lambda d: 2 * sp.nbytes)
+    moved, stream = place_split(sp, meta)
+    assert not stream and moved.device == meta and moved.inputs["image"].is_meta
+    monkeypatch.setattr(device, "free_memory_bytes", lambda d: 2 * sp.nbytes - 2)
+    assert place_split(sp, meta) == (sp, True)  # stays in CPU memory: its batches stream
+
+
 def test_streamed_batches_equal_the_in_memory_ones(toy_dataset):
     sp = toy_dataset["train"]
     kept = list(iterate_batches(sp, 20, shuffle=True, generator=torch.Generator().manual_seed(3)))

@@ -165,10 +165,13 @@ def move_model(model: Any, device: Any = None) -> torch.device:
 
 
 def free_memory_bytes(device: torch.device) -> int | None:
-    """Free memory on ``device`` in bytes: ``torch.cuda.mem_get_info`` on CUDA, MPS's
-    recommended working set less what its driver holds; ``None`` on the CPU (no limit here)."""
+    """Free memory on ``device`` in bytes: on CUDA, ``torch.cuda.mem_get_info``'s free memory
+    plus what torch's caching allocator holds reserved but unused (it hands that out first); on
+    MPS, its recommended working set less what its driver holds; ``None`` on the CPU (no limit
+    here)."""
     if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return int(torch.cuda.mem_get_info(device)[0] + max(0, cached))
     if device.type == "mps":
         mps = getattr(torch, "mps", None)
         try:
