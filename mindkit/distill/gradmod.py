@@ -18,8 +18,10 @@ with one head per modality (MIND's) uses those heads' logits from the training f
 other model (a single-head student, the pooled bottleneck) is run once per modality with only that
 modality present, in eval mode and without gradient (the pooled-bottleneck authors' commented-out
 form; eval mode is our choice, so the extra passes neither draw dropout nor move batch-norm
-statistics). Scores are compared on the batch rows that have every modality, so every modality is
-scored on the same samples; a batch with no such row is not modulated.
+statistics). Since every row is computed on its own in eval mode, the M passes run as one call
+over M copies of the rows (copy ``j`` with only modality ``j`` present): the same logits, with
+one pass's overhead. Scores are compared on the batch rows that have every modality, so every
+modality is scored on the same samples; a batch with no such row is not modulated.
 
 ``mode="pb"`` is the pooled-bottleneck paper's active form: ``k_m = 1 - w_m / sum(w)`` from the
 bottleneck fusion's pooling weights, for every modality at every active step (with equal
@@ -173,6 +175,7 @@ class GradModulator:
             raise ValueError("params='conv' modulates 4-D convolution weights, and this model "
                              "has none; use params='all'")
         self.generator = torch.Generator().manual_seed(seed)
+        self.merged_passes = True  # False: one pass per modality (the earlier code)
         self.epoch = 0
         self.step_count = 0
         self.log: list[dict] = []
@@ -190,6 +193,31 @@ class GradModulator:
             return {m: output.logits[m].index_select(0, rows) for m in self.names}, batch.y[rows]
         was = student.training
         student.eval()
+        if not self.merged_passes:
+            return self._modality_logits_one_by_one(student, batch, rows, heads, was)
+        try:
+            with torch.no_grad():
+                # one pass over M copies of the complete rows, copy j with only modality j
+                # present: in eval mode every row is computed on its own (batch norm uses its
+                # running statistics, no dropout), so this is the M single-modality passes
+                n, n_mod = rows.numel(), len(self.names)
+                rep = rows.repeat(n_mod)
+                inputs = {m: v.index_select(0, rep) for m, v in batch.inputs.items()}
+                lengths = {m: v.index_select(0, rep) for m, v in (batch.lengths or {}).items()}
+                block = torch.arange(n_mod, device=rows.device).repeat_interleave(n)
+                only = {k: block == j for j, k in enumerate(self.names)}
+                logits = student(inputs, only, lengths).logits
+                out = {}
+                for j, m in enumerate(self.names):
+                    got = logits[m] if m in logits and m in heads else logits["mm"]
+                    out[m] = got[j * n:(j + 1) * n]
+        finally:
+            student.train(was)
+        return out, batch.y[rows]
+
+    def _modality_logits_one_by_one(self, student, batch, rows, heads, was):
+        """The M single-modality passes one after the other (``merged_passes=False``: the
+        earlier code, kept for comparisons); the same logits as the merged pass."""
         try:
             with torch.no_grad():
                 inputs = {m: v.index_select(0, rows) for m, v in batch.inputs.items()}
@@ -198,8 +226,7 @@ class GradModulator:
                 for m in self.names:
                     only = {k: torch.full((rows.numel(),), k == m, dtype=torch.bool,
                                           device=rows.device) for k in self.names}
-                    res = student(inputs, only, lengths)
-                    logits = res.logits
+                    logits = student(inputs, only, lengths).logits
                     out[m] = logits[m] if m in logits and m in heads else logits["mm"]
         finally:
             student.train(was)

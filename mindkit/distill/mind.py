@@ -146,9 +146,10 @@ class MindLoss:
 def mean_target(per_modality: dict[str, Tensor], weights: dict[str, float] | None = None) -> Tensor:
     """The multimodal head's target: the (weighted) mean of the modality ensembles' probs."""
     names = sorted(per_modality)
-    w = torch.tensor([1.0 if weights is None else weights[m] for m in names])
     stack = torch.stack([per_modality[m] for m in names])
-    return torch.einsum("m,mbc->bc", (w / w.sum()).to(stack.dtype), stack)
+    w = torch.tensor([1.0 if weights is None else weights[m] for m in names],
+                     dtype=stack.dtype, device=stack.device)
+    return torch.einsum("m,mbc->bc", w / w.sum(), stack)
 
 
 class MindDistiller(Method):
@@ -202,7 +203,10 @@ class MindDistiller(Method):
             train = train.subset(groups[self.train_on])
         if self.teacher is not None:
             t0 = time.perf_counter()
-            self.targets = self.teacher.soft_targets(train, self.task, self.loss.T)
+            targets = self.teacher.soft_targets(train, self.task, self.loss.T)
+            # gathered by batch.idx at every step: on the student's device
+            dev = next(self.student.parameters()).device
+            self.targets = {h: t.to(dev) for h, t in targets.items()}
             self.cache_s = time.perf_counter() - t0
         return train
 
