@@ -29,9 +29,13 @@ image of the ResNet-18/34 layouts at 224 px (``torch.utils.flop_counter.FlopCoun
     python benchmarks/clinical_scale.py [--n 18000] [--image-size 224] [--batch-size 32]
         [--steps 3] [--warmup 1] [--full-epoch] [--devices auto|cpu|cuda|cpu,cuda]
         [--teacher-size 34] [--student-size xs] [--threads N] [--seed 0] [--keep-conv-layout]
+        [--amp bf16]
 
-Models and batches are moved with ``.to(device)`` here (no ``.cuda()``), so the same code runs
-wherever torch sees a device.
+Devices go through the kit's :mod:`mindkit.train.device` as the Trainer's do (no ``.cuda()``):
+``--devices`` names are resolved by ``resolve_device``, methods move with ``.to(device)`` (their
+teachers with them), the training split is placed by ``place_split`` (moved to the device once
+when it fits, else its batches stream there from pinned memory) and ``--amp bf16`` runs the
+forward passes on a GPU under bfloat16 autocast (``TrainConfig.amp``).
 """
 
 from __future__ import annotations
@@ -50,13 +54,14 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from mindkit.data import load
-from mindkit.data.base import ModalitySpec, Split
-from mindkit.distill.cache import EnsembleTargets
+from mindkit.data.base import ModalitySpec, Split, iterate_batches
+from mindkit.distill.cache import TEACHER_MEMO, EnsembleTargets
 from mindkit.distill.mind import MindDistiller
 from mindkit.encoders import PRESETS, build_encoder, count_parameters
 from mindkit.models.student import MultiHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
 from mindkit.notebook import configure_threads
+from mindkit.train.device import DeviceError, autocast, check_amp, place_split, resolve_device
 from mindkit.train.method import Method, Supervised
 
 try:
@@ -179,63 +184,58 @@ def contiguous_convs(module: nn.Module) -> nn.Module:
     return module
 
 
-class EnsembleOn(TeacherEnsemble):
-    """A frozen teacher ensemble whose members run on ``device`` while taking and returning CPU
-    tensors: the teacher cache (:class:`mindkit.distill.cache.TeacherCache`) gathers CPU inputs
-    and keeps CPU outputs, and this lets its forward passes run on the accelerator."""
-
-    def __init__(self, members: list[UnimodalNet], device: torch.device) -> None:
-        super().__init__(members)
-        self.members.to(device)
-        self.run_on = device
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        x = x.to(self.run_on)
-        lengths = None if lengths is None else lengths.to(self.run_on)
-        return torch.stack([m(x, lengths) for m in self.members]).cpu()
-
-
 def time_steps(method: Method, split: Split, batch_size: int, warmup: int, steps: int | None,
-               device: torch.device, gen: torch.Generator) -> dict:
+               device: torch.device, gen: torch.Generator, amp: str | None) -> dict:
     """Run ``warmup`` untimed steps, then time ``steps`` steps (``None``: every batch of one
-    shuffled epoch over ``split``), each the Trainer's step: gather, method transform, move to
-    ``device``, the method's loss, backward, clip, AdamW. Returns the timed steps, samples,
-    wall seconds, data seconds and the peak memory."""
+    shuffled epoch over ``split``), each the Trainer's step: the split placed as the Trainer
+    places it (:func:`place_split`: moved to the device once when it fits, else its batches
+    stream there), the method's transform, its loss under ``amp``, backward, clip, AdamW.
+    ``method`` must already be on ``device``. Returns the timed steps, samples, wall and data
+    seconds and the peak memory."""
+    split, stream = place_split(split, device)
     params = method.main_parameters()
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=WEIGHT_DECAY)
     method.train()
 
-    def step(idx: torch.Tensor) -> float:
+    def batches():
+        return iterate_batches(split, batch_size, shuffle=True, generator=gen, device=device,
+                               stream=stream)
+
+    def step(it) -> tuple[float, int] | None:
+        """One step on the next batch of ``it``: its data seconds and samples (None: ``it`` is
+        done)."""
         td = time.perf_counter()
-        batch = method.transform_batch(split.batch(idx), gen).to(device)
+        batch = next(it, None)
+        if batch is None:
+            return None
+        batch = method.transform_batch(batch, gen)
         data_s = time.perf_counter() - td
-        terms = method.forward_train(batch)
+        with autocast(amp, device):
+            terms = method.forward_train(batch)
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         method.after_backward(batch, terms)
         nn.utils.clip_grad_norm_(params, GRAD_CLIP)
         opt.step()
-        return data_s
+        return data_s, len(batch)
 
-    order = torch.randperm(len(split), generator=gen)
-    batches = [order[i : i + batch_size] for i in range(0, len(split), batch_size)]
-    if steps is None:  # a full epoch, after warm-up steps on its first batches
-        warm, timed = batches[:warmup], batches
-    else:
-        warm, timed = batches[:warmup], batches[warmup : warmup + steps]
-    for idx in warm:
-        step(idx)
+    it = batches()
+    for _ in range(warmup):
+        step(it)
+    if steps is None:  # a full epoch: a fresh pass over the split after the warm-up steps
+        it, steps = batches(), math.ceil(len(split) / batch_size)
     _sync(device)
-    data_s = 0.0
+    data_s, done, samples = 0.0, 0, 0
     with peak_memory(device) as mem:
         t0 = time.perf_counter()
-        for idx in timed:
-            data_s += step(idx)
+        for _ in range(steps):
+            got = step(it)
+            if got is None:
+                break
+            data_s, done, samples = data_s + got[0], done + 1, samples + got[1]
         _sync(device)
         wall = time.perf_counter() - t0
-    return {"steps": len(timed), "samples": sum(len(i) for i in timed), "wall_s": wall,
-            "data_s": data_s, **mem}
+    return {"steps": done, "samples": samples, "wall_s": wall, "data_s": data_s, **mem}
 
 
 def sample_rows(rows: torch.Tensor, k: int | None, gen: torch.Generator) -> torch.Tensor:
@@ -251,39 +251,42 @@ def run_device(ds, device: torch.device, args) -> list[dict]:
     train = ds["train"]
     bs, full = args.batch_size, args.full_epoch
     per_run = None if full else (args.warmup + args.steps) * bs
+    steps = None if full else args.steps
+    amp = args.amp if device.type == "cuda" else None  # the CPU rows run in float32
     gen = torch.Generator().manual_seed(args.seed)
+    layout = (lambda m: m) if args.keep_conv_layout else contiguous_convs
     rows = []
 
     # 1. the ResNet image teacher on every train stay with an image
     torch.manual_seed(args.seed)
-    teacher = UnimodalNet(ds.modalities["cxr"], ds.num_outputs, args.teacher_size, "resnet")
-    layout = (lambda m: m) if args.keep_conv_layout else contiguous_convs
-    layout(teacher)
+    teacher = layout(UnimodalNet(ds.modalities["cxr"], ds.num_outputs, args.teacher_size,
+                                 "resnet"))
     method = Supervised(teacher, ds.task, ["cxr"]).to(device)
     cxr_rows = train.present["cxr"].nonzero().flatten()
     sub = method.prepare(train.subset(sample_rows(cxr_rows, per_run, gen)))
-    r = time_steps(method, sub, bs, args.warmup, None if full else args.steps, device, gen)
+    r = time_steps(method, sub, bs, args.warmup, steps, device, gen, amp)
     rows.append(_row(device, f"teacher resnet {args.teacher_size} (cxr)", teacher, bs, r,
                      len(cxr_rows), full))
     del method, sub
 
-    # 2. MIND: the teachers' soft targets over the training stays, once per training
+    # 2. MIND: the teachers' soft targets over the training stays, once per training (the
+    # process's teacher-output memo is emptied first, so they are computed, not looked up)
     torch.manual_seed(args.seed + 1)
     ts_teacher = layout(UnimodalNet(ds.modalities["ts"], ds.num_outputs, "xs"))
-    ensembles = {"cxr": EnsembleOn([teacher.eval()], device),
-                 "ts": EnsembleOn([ts_teacher.eval()], device)}
+    ensembles = {"cxr": TeacherEnsemble([teacher]), "ts": TeacherEnsemble([ts_teacher])}
     torch.manual_seed(args.seed)
     student = layout(MultiHeadStudent(ds.modalities, ds.num_outputs, args.student_size,
                                       fusion=args.fusion))
     mind = MindDistiller(student, ds.task, EnsembleTargets(ensembles), alpha=0.5, T=2.0)
-    mind.student.to(device)
-    sub = train.subset(sample_rows(torch.arange(len(train)), per_run, gen))
+    mind.to(device)  # the student and, through Method._apply, its teachers
+    sub, _ = place_split(train.subset(sample_rows(torch.arange(len(train)), per_run, gen)),
+                         device)
+    TEACHER_MEMO.clear()
     with peak_memory(device) as mem:
         t0 = time.perf_counter()
         sub = mind.prepare(sub)
         _sync(device)
         cache_s = time.perf_counter() - t0
-    mind.targets = {h: t.to(device) for h, t in mind.targets.items()}
     # the image teacher dominates and runs only on stays with an image: scale by those
     with_img, sub_img = int(train.present["cxr"].sum()), int(sub.present["cxr"].sum())
     rows.append({"device": device.type, "phase": f"MIND teacher targets (resnet "
@@ -297,7 +300,7 @@ def run_device(ds, device: torch.device, args) -> list[dict]:
                  "peak_rss": mem["peak_rss"], "data_s": math.nan})
 
     # 3. the MIND student on every train stay
-    r = time_steps(mind, sub, bs, args.warmup, None if full else args.steps, device, gen)
+    r = time_steps(mind, sub, bs, args.warmup, steps, device, gen, amp)
     rows.append(_row(device, f"MIND student {args.student_size} (ts gru + cxr cnn, "
                      f"{args.fusion})", student, bs, r, len(train), full))
     return rows
@@ -356,6 +359,9 @@ def main() -> None:
                     "configure_threads; on cores shared with other work more threads were "
                     "slower here, on a machine of its own raise it)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--amp", default=None, choices=["bf16"],
+                    help="bfloat16 autocast of the training forward pass on CUDA devices "
+                    "(TrainConfig.amp); the CPU rows always run in float32")
     ap.add_argument("--keep-conv-layout", action="store_true",
                     help="keep the models' convolution weight layout (default: NCHW-contiguous, "
                     "see contiguous_convs)")
@@ -363,11 +369,17 @@ def main() -> None:
     if args.steps < 1 or args.warmup < 0 or args.batch_size < 1:
         ap.error("--steps and --batch-size must be at least 1, --warmup at least 0")
     threads = configure_threads(args.threads)
-    if args.devices == "auto":
-        devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available()
-                                           else [])
-    else:
-        devices = [torch.device(d.strip()) for d in args.devices.split(",") if d.strip()]
+    try:
+        if args.devices == "auto":  # the CPU, and the accelerator "auto" picks when there is one
+            best = resolve_device("auto")
+            devices = [torch.device("cpu")] + ([best] if best.type != "cpu" else [])
+        else:
+            devices = [resolve_device(d.strip()) for d in args.devices.split(",") if d.strip()]
+        for d in devices:
+            if args.amp is not None and d.type != "cpu":
+                check_amp(args.amp, d)
+    except DeviceError as err:
+        ap.error(str(err))
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"torch {torch.__version__}, {threads} CPU threads of {os.cpu_count()} cores, "
           f"GPU: {gpu}; devices timed: {', '.join(d.type for d in devices)}; "
