@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from mindkit.data.base import ModalitySpec
 from mindkit.distill.cache import TEACHER_MEMO, EnsembleTargets, TeacherCache, TeacherMemo
 from mindkit.distill.gradmod import GradModConfig, GradModulator
 from mindkit.distill.selfkd import ModalityDropoutKD
@@ -142,20 +143,51 @@ def test_padding_trimming_leaves_the_students_logits_unchanged(toy_dataset):
 def test_channels_last_convolutions_keep_values_keys_and_checkpoints(tmp_path, toy_dataset):
     spec = toy_dataset.modalities["image"]
     torch.manual_seed(0)
-    net = UnimodalNet(spec, 3, "s")
-    convs = [m.weight for m in net.modules() if isinstance(m, nn.Conv2d)]
-    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    net = UnimodalNet(spec, 3, "s").eval()
     plain = set_conv_layout(copy.deepcopy(net), "contiguous")
     assert list(plain.state_dict()) == list(net.state_dict())
     x = toy_dataset["test"].inputs["image"][:8]
-    net.eval(), plain.eval()
     assert torch.allclose(net(x), plain(x), atol=1e-6)
+    convs = [m.weight for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert all(m.weight.is_contiguous() for m in plain.modules() if isinstance(m, nn.Conv2d))
     # a checkpoint written by either loads into the other
     save_model(plain, tmp_path / "old")
     again = load_model(tmp_path / "old").eval()
     assert torch.allclose(again(x), net(x), atol=1e-6)
     save_model(net, tmp_path / "new")
     assert torch.allclose(load_model(tmp_path / "new").eval()(x), plain(x), atol=1e-6)
+
+
+def test_channels_last_only_on_one_thread():
+    """torch 2.13's channels-last backward of a 1x1 stride-2 convolution corrupts memory on two
+    threads: "auto" switches the weights (and inputs) back to NCHW when torch has more threads,
+    at the next call, and to channels-last again on one thread."""
+    torch.manual_seed(0)
+    enc = set_conv_layout(build_encoder(ModalitySpec("img", "image", (1, 28, 28)), "xs"))
+    convs = [m for m in enc.modules() if isinstance(m, nn.Conv2d)]
+    x = torch.randn(5, 1, 28, 28)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        a = enc(x)
+        assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+        torch.set_num_threads(2)
+        b = enc(x)
+        assert all(c.weight.is_contiguous() for c in convs)
+        b.sum().backward()
+        torch.set_num_threads(1)
+        enc(x)
+        assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.allclose(a, b, atol=1e-6)
+    # fixed layouts drop the switch
+    set_conv_layout(enc, "contiguous")
+    enc(x)
+    assert all(c.weight.is_contiguous() for c in convs)
+    with pytest.raises(ValueError, match="layout"):
+        set_conv_layout(enc, "nhwc")
 
 
 def test_old_state_dict_keys_still_load(toy_dataset):

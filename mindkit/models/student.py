@@ -61,14 +61,14 @@ def build_encoders(specs: dict[str, ModalitySpec], size: str, archs: dict[str, s
                    ) -> tuple[list[str], dict[str, ModalitySpec], nn.ModuleDict]:
     """A student's modality names (sorted), its specs in that order and one encoder per
     modality at preset ``size`` (``archs`` overrides the architecture of some modalities),
-    convolution weights stored channels-last (:func:`mindkit.encoders.set_conv_layout`)."""
+    convolutions channels-last on one CPU thread (:func:`mindkit.encoders.set_conv_layout`)."""
     archs = dict(archs or {})
     unknown = set(archs) - set(specs)
     if unknown:
         raise ValueError(f"archs given for unknown modalities {sorted(unknown)}")
     names = sorted(specs)
     encoders = nn.ModuleDict({m: build_encoder(specs[m], size, archs.get(m)) for m in names})
-    set_conv_layout(encoders)  # channels-last convolutions: faster on CPU, same values
+    set_conv_layout(encoders)  # channels-last convolutions on one CPU thread: same values
     return names, {m: specs[m] for m in names}, encoders
 
 

@@ -44,7 +44,7 @@ class UnimodalNet(nn.Module):
         self.spec, self.size, self.arch = spec, size, arch
         self.modality = spec.name
         self.num_outputs = num_outputs
-        # channels-last convolutions: faster on CPU, same values (set_conv_layout)
+        # channels-last convolutions on one CPU thread: faster, same values (set_conv_layout)
         self.encoder = set_conv_layout(build_encoder(spec, size, arch, dropout=0.0))
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(self.encoder.out_dim, num_outputs)
