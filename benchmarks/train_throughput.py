@@ -16,8 +16,7 @@ prints, for the earlier step and the new step:
 and the teacher-output cache built once and reused by a second method on the same split.
 
 The earlier step is the real earlier computation, switched back on in the same code: nn.GRU over
-the whole padded input (``RNNEncoder.impl = "torch"``), NCHW convolution weights
-(``set_conv_layout(..., "contiguous")``), the bottleneck fusion through
+the whole padded input (``RNNEncoder.impl = "torch"``), the bottleneck fusion through
 nn.TransformerEncoderLayer (``BottleneckFusion.impl = "torch"``), one gradient-modulation pass per
 modality (``GradModulator.merged_passes = False``) and self-distillation's dropped pass over every
 row (``ModalityDropoutKD.dropped_rows_only = False``). Teachers of the MIND student are random
@@ -50,7 +49,7 @@ from mindkit.data import load
 from mindkit.data.base import iterate_batches
 from mindkit.distill.cache import TEACHER_MEMO, TeacherCache
 from mindkit.distill.methods import MethodContext, build_method
-from mindkit.encoders import set_conv_layout, set_rnn_impl
+from mindkit.encoders import set_rnn_impl
 from mindkit.fusion.bottleneck import BottleneckFusion
 from mindkit.models import UnimodalNet
 from mindkit.notebook import configure_threads
@@ -71,7 +70,6 @@ def use_step(method: Method, earlier: bool) -> Method:
     """Switch ``method`` to the earlier training step (``earlier=True``) or the new one."""
     student = method.student
     set_rnn_impl(student, "torch" if earlier else "auto")
-    set_conv_layout(student, "contiguous" if earlier else "auto")
     for mod in student.modules():
         if isinstance(mod, BottleneckFusion):
             mod.impl = "torch" if earlier else "fast"

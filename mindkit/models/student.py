@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, ModalitySpec
-from mindkit.encoders import build_encoder, set_conv_layout
+from mindkit.encoders import build_encoder
 from mindkit.fusion import FUSIONS, build_fusion
 from mindkit.models.unimodal import spec_to_dict, to_probs
 
@@ -60,15 +60,13 @@ def _check_inputs(model: nn.Module, inputs: dict[str, Tensor], present: dict[str
 def build_encoders(specs: dict[str, ModalitySpec], size: str, archs: dict[str, str] | None
                    ) -> tuple[list[str], dict[str, ModalitySpec], nn.ModuleDict]:
     """A student's modality names (sorted), its specs in that order and one encoder per
-    modality at preset ``size`` (``archs`` overrides the architecture of some modalities),
-    convolutions channels-last on one CPU thread (:func:`mindkit.encoders.set_conv_layout`)."""
+    modality at preset ``size`` (``archs`` overrides the architecture of some modalities)."""
     archs = dict(archs or {})
     unknown = set(archs) - set(specs)
     if unknown:
         raise ValueError(f"archs given for unknown modalities {sorted(unknown)}")
     names = sorted(specs)
     encoders = nn.ModuleDict({m: build_encoder(specs[m], size, archs.get(m)) for m in names})
-    set_conv_layout(encoders)  # channels-last convolutions on one CPU thread: same values
     return names, {m: specs[m] for m in names}, encoders
 
 

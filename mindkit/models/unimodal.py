@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, ModalitySpec
-from mindkit.encoders import build_encoder, set_conv_layout
+from mindkit.encoders import build_encoder
 
 
 def to_probs(logits: Tensor, task: str, T: float = 1.0) -> Tensor:
@@ -44,8 +44,7 @@ class UnimodalNet(nn.Module):
         self.spec, self.size, self.arch = spec, size, arch
         self.modality = spec.name
         self.num_outputs = num_outputs
-        # channels-last convolutions on one CPU thread: faster, same values (set_conv_layout)
-        self.encoder = set_conv_layout(build_encoder(spec, size, arch, dropout=0.0))
+        self.encoder = build_encoder(spec, size, arch, dropout=0.0)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(self.encoder.out_dim, num_outputs)
         self.config = {"type": "UnimodalNet", "spec": spec_to_dict(spec),
