@@ -17,9 +17,8 @@ and the teacher-output cache built once and reused by a second method on the sam
 
 The earlier step is the real earlier computation, switched back on in the same code: nn.GRU over
 the whole padded input (``RNNEncoder.impl = "torch"``), the bottleneck fusion through
-nn.TransformerEncoderLayer (``BottleneckFusion.impl = "torch"``), one gradient-modulation pass per
-modality (``GradModulator.merged_passes = False``) and self-distillation's dropped pass over every
-row (``ModalityDropoutKD.dropped_rows_only = False``). Teachers of the MIND student are random
+nn.TransformerEncoderLayer (``BottleneckFusion.impl = "torch"``) and one gradient-modulation pass
+per modality (``GradModulator.merged_passes = False``). Teachers of the MIND student are random
 (untrained) for the timing: their outputs are computed once before training.
 
 With ``--accuracy`` it also trains each model with both steps for 3 seeds (``--seeds``) at a short
@@ -73,8 +72,6 @@ def use_step(method: Method, earlier: bool) -> Method:
     for mod in student.modules():
         if isinstance(mod, BottleneckFusion):
             mod.impl = "torch" if earlier else "fast"
-    if hasattr(method, "dropped_rows_only"):
-        method.dropped_rows_only = not earlier
     if method.gradmod is not None:
         method.gradmod.merged_passes = not earlier
     return method

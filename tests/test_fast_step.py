@@ -2,10 +2,9 @@
 
 Each fast path is compared with the earlier code path, which stays reachable: the GRU
 (``RNNEncoder(impl="torch")``: ``nn.GRU`` over the whole padded input), the bottleneck fusion
-(``BottleneckFusion.impl = "torch"``), gradient modulation's single-modality passes
-(``merged_passes = False``) and self-distillation's dropped pass (``dropped_rows_only = False``);
-the teacher-output memo against no memo. Outputs and gradients must agree to float rounding
-(tight in float64), checkpoints keep their keys and load either way.
+(``BottleneckFusion.impl = "torch"``) and gradient modulation's single-modality passes
+(``merged_passes = False``); the teacher-output memo against no memo. Outputs and gradients must
+agree to float rounding (tight in float64), checkpoints keep their keys and load either way.
 """
 
 import copy
@@ -16,7 +15,6 @@ from torch import nn
 
 from mindkit.distill.cache import TEACHER_MEMO, EnsembleTargets, TeacherCache, TeacherMemo
 from mindkit.distill.gradmod import GradModConfig, GradModulator
-from mindkit.distill.selfkd import ModalityDropoutKD
 from mindkit.encoders import RNNEncoder, build_encoder, set_conv_layout, set_rnn_impl
 from mindkit.encoders.sequence import GRUSequence
 from mindkit.fusion.bottleneck import BottleneckFusion, encoder_layer
@@ -265,31 +263,6 @@ def test_merged_modulation_passes_give_the_same_coefficients(toy_dataset):
     for kind in ("coeff", "rho", "score"):
         for m in merged[kind]:
             assert merged[kind][m] == pytest.approx(one_by_one[kind][m], rel=1e-5), (kind, m)
-
-
-def test_dropped_pass_on_the_distilled_rows_gives_the_same_terms(toy_dataset):
-    """Without fusion dropout (so no random draw differs), the dropped pass restricted to the
-    distilled rows gives the same KD and feature-KD terms and gradients as on every row; the
-    encoders still see every row (batch-norm statistics in training mode)."""
-    batch = toy_dataset["train"].batch(torch.arange(48))
-    results = []
-    for rows_only in (True, False):
-        method = ModalityDropoutKD(_mm_student(toy_dataset, dropout=0.0), "multiclass",
-                                   drop_probs=(1.0,), feature_kd=0.5)
-        method.dropped_rows_only = rows_only
-        method.train()
-        b = method.transform_batch(batch, torch.Generator().manual_seed(0))
-        assert int(method._dropped[1].sum()) < len(b)  # some rows are not distilled
-        terms = method.forward_train(b)
-        terms["total"].backward()
-        results.append((terms, [p.grad.clone() for p in method.student.parameters()
-                                if p.grad is not None]))
-    (ta, ga), (tb, gb) = results
-    for k in ("task", "kd", "feature_kd", "total"):
-        assert torch.allclose(ta[k], tb[k], atol=1e-6), k
-    assert len(ga) == len(gb)
-    for u, v in zip(ga, gb):
-        assert torch.allclose(u, v, atol=1e-5)
 
 
 def _ensembles(ds, seed=0, sizes=("xs", "s")):

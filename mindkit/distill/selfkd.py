@@ -24,12 +24,6 @@ modulation (:meth:`mindkit.train.method.Method.use_gradmod`) active between its 
 
 The drops are drawn from the trainer's seeded generator in ``transform_batch`` (one draw per
 sample per batch), so a run is reproducible.
-
-The dropped pass runs the fusion and the head only on the samples it distils (those that lost a
-modality; ``SingleHeadStudent(..., rows=)``): the other rows' outputs were never used. The
-encoders still run on every sample they ran on before, so batch-norm statistics are unchanged;
-the fusion's dropout draws fewer random numbers (masks for the rows computed only), so with one
-seed the masks differ from the earlier code's (``dropped_rows_only=False``), not their law.
 """
 
 from __future__ import annotations
@@ -98,9 +92,6 @@ class ModalityDropoutKD(Method):
         self.drop_probs = tuple(p / sum(drop_probs) for p in drop_probs)
         self.feature_kd, self.kd_start = float(feature_kd), int(kd_start)
         self.epoch = 0
-        # the dropped pass's fusion and head on the distilled rows only (False: on every row,
-        # the earlier code, kept for comparisons)
-        self.dropped_rows_only = True
         self._dropped: tuple[dict[str, Tensor], Tensor] | None = None
 
     def settings(self) -> dict:
@@ -136,20 +127,13 @@ class ModalityDropoutKD(Method):
             idx = rows.nonzero().flatten()
             if idx.numel():
                 full_tokens = getattr(self.student.fusion, "last_bottleneck", None)
-                # the fusion and head only on the rows distilled (the others' outputs were
-                # never used); the encoders still see the whole batch (batch-norm statistics)
-                if self.dropped_rows_only and getattr(self.student, "takes_rows", False):
-                    dropped = self.student(batch.inputs, present, batch.lengths, rows=idx)
-                    mine = getattr(self.student.fusion, "last_bottleneck", None)
-                else:
-                    dropped = self.student(batch.inputs, present, batch.lengths)
-                    mine = getattr(self.student.fusion, "last_bottleneck", None)
-                    mine = None if mine is None else mine.index_select(0, idx)
+                dropped = self.student(batch.inputs, present, batch.lengths)
                 teacher = to_probs(logits.detach().index_select(0, idx), self.task, self.T)
                 terms["kd"] = kd_loss(self.task, dropped.logits[MM].index_select(0, idx),
                                       teacher, self.T)
                 total = total + self.kd_weight * terms["kd"]
                 if self.feature_kd:
+                    mine = self.student.fusion.last_bottleneck.index_select(0, idx)
                     target = full_tokens.detach().index_select(0, idx)
                     terms["feature_kd"] = torch.mean((mine - target) ** 2)
                     total = total + self.feature_kd * terms["feature_kd"]

@@ -199,8 +199,6 @@ class SingleHeadStudent(nn.Module):
     sample that has at least one modality.
     """
 
-    takes_rows = True  # forward(..., rows=): fusion and head on some rows only
-
     def __init__(self, specs: dict[str, ModalitySpec], num_outputs: int, size: str = "xs",
                  archs: dict[str, str] | None = None, fusion: str = "joint",
                  fusion_hidden: int = 64, dropout: float = 0.1, missing: str = "zero",
@@ -230,13 +228,7 @@ class SingleHeadStudent(nn.Module):
         return [MM]
 
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
-                lengths: dict[str, Tensor] | None = None, rows: Tensor | None = None
-                ) -> StudentOutput:
-        """The single head's logits for every row (``rows=None``), or only for the batch rows
-        ``rows`` (long indices): the encoders still run on every row that has their modality
-        (so batch-norm statistics in training are the whole batch's, as with ``rows=None``),
-        the fusion and the head only on ``rows``; other rows' logits are zeros and their mask
-        False. Self-distillation's dropped pass uses it for the rows it distils."""
+                lengths: dict[str, Tensor] | None = None) -> StudentOutput:
         lengths = lengths or {}
         _check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
@@ -261,17 +253,8 @@ class SingleHeadStudent(nn.Module):
                 full = full.index_copy(0, idx, self.encoders[m](x, lens))
             feats[m], pres[m] = full, p
         any_present = torch.stack(list(pres.values())).any(0)
-        if rows is None:
-            fused = self.fusion(toks if self._token_fusion else feats, pres)
-            return StudentOutput({MM: self.mm_head(fused)}, {MM: any_present}, feats)
-        sub = ({m: (h.index_select(0, rows), mk.index_select(0, rows))
-                for m, (h, mk) in toks.items()} if self._token_fusion
-               else {m: f.index_select(0, rows) for m, f in feats.items()})
-        logits = self.mm_head(self.fusion(sub, {m: p.index_select(0, rows)
-                                                 for m, p in pres.items()}))
-        served = torch.zeros_like(any_present).index_fill_(0, rows, True) & any_present
-        full = logits.new_zeros(b, logits.shape[1]).index_copy(0, rows, logits)
-        return StudentOutput({MM: full}, {MM: served}, feats)
+        fused = self.fusion(toks if self._token_fusion else feats, pres)
+        return StudentOutput({MM: self.mm_head(fused)}, {MM: any_present}, feats)
 
     def forward_batch(self, batch: Batch) -> StudentOutput:
         return self(batch.inputs, batch.present, batch.lengths)
