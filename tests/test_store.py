@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -64,6 +65,11 @@ def test_keys_follow_exactly_what_a_method_reads(toy_dataset, teachers, tmp_path
     assert key("mind") != key("mind", base.with_(alpha=0.9))
     assert key("mind") == key("mind@alpha=0.5,T=2")  # the defaults spelled out: same model
     assert key("mind") != key("mind", base.with_(config=TrainConfig(epochs=2, batch_size=32)))
+    cfg = base.config
+    # where it trains and how the split reaches the device do not change the model
+    placed = dataclasses.replace(cfg, device="cpu", max_split_bytes=0)
+    assert placed != cfg and key("mind") == key("mind", base.with_(config=placed))
+    assert key("mind") != key("mind", base.with_(config=dataclasses.replace(cfg, lr=cfg.lr / 2)))
     assert key("no_kd") != key("no_kd", base.with_(head_weights="softmax"))
     assert key("mind") != key("mind", base.with_(student_size="s"))
     other = type(toy_dataset)(**{**toy_dataset.__dict__, "options": {"noise": 0.5}})

@@ -251,8 +251,10 @@ def dataset_ident(ds) -> dict:
 
 
 def train_ident(config) -> dict:
-    """A training config in a store key: every field but the device (where it runs)."""
-    return {k: v for k, v in asdict(config).items() if k not in ("device",)}
+    """A training config in a store key: every field but where it runs (the device) and how the
+    data reaches it (``max_split_bytes``: the whole split moved at once or streamed in batches
+    gives the same batches)."""
+    return {k: v for k, v in asdict(config).items() if k not in ("device", "max_split_bytes")}
 
 
 def history_summary(hist: History) -> dict:
