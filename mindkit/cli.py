@@ -6,6 +6,8 @@
     python -m mindkit.cli sweep NOTEBOOK [NOTEBOOK ...] --out DIR -p NAME V1,V2 ... [--grid F]
                                 [--gpus N]
     python -m mindkit.cli sweep-collect DIR
+    python -m mindkit.cli store ls RUN_DIR|STORE [--dataset NAME]
+    python -m mindkit.cli store rm RUN_DIR|STORE KEY [KEY ...] | --dataset NAME
 
 ``mindkit`` (the console script) is the same command. A refused request (an unknown notebook
 parameter, a value of the wrong type, a grid file that does not parse) prints one line,
@@ -211,6 +213,69 @@ def cmd_sweep_collect(args) -> int:
     return 0
 
 
+def open_store(path: str):
+    """The model store at ``path``: a store folder, or a run folder holding ``store/``. A path
+    that is neither is refused (nothing is created)."""
+    from mindkit.train.store import ModelStore
+
+    p = Path(path)
+    for cand in (p / "store", p):
+        if (cand / "store.sqlite").exists():
+            return ModelStore(cand)
+    raise ParameterError(f"{path} is not a model store (no store.sqlite there or in {p / 'store'}):"
+                         f" give a run folder or the store_dir the notebooks used")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def cmd_store(args) -> int:
+    import pandas as pd
+
+    if args.action == "ls" and args.keys:
+        raise ParameterError(f"store ls takes no keys (got {args.keys}); to remove entries use "
+                             f"`mindkit store rm {args.store} KEY ...`")
+    store = open_store(args.store)
+    rows = store.entries()
+    if args.dataset:
+        rows = [r for r in rows if r.get("dataset") == args.dataset]
+    if args.action == "ls":
+        if not rows:
+            print(f"[mindkit] {store.root}: no entries" + (f" of {args.dataset}" if args.dataset
+                                                          else ""))
+            return 0
+        uses = {}
+        for e in store.events():
+            uses.setdefault(e["key"], []).append(e["event"])
+        df = pd.DataFrame(rows)
+        df["key"] = df["key"].str[:12]
+        df["reused"] = [uses.get(r["key"], []).count("reused") for r in rows]
+        df["size"] = [_size(b or 0) for b in df.get("bytes", [0] * len(df))]
+        cols = [c for c in ("key", "describe", "epochs_run", "val_score", "train_s", "reused",
+                            "size", "created") if c in df]
+        with pd.option_context("display.width", 200, "display.max_rows", 10_000):
+            print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        print(f"[mindkit] {store.root}: {len(rows)} entries, "
+              f"{_size(sum(r.get('bytes') or 0 for r in rows))}")
+        return 0
+    keys = list(args.keys) + ([r["key"] for r in rows] if args.dataset else [])
+    if not keys:
+        raise ParameterError("store rm: name the entries to remove (key prefixes, as `mindkit "
+                             "store ls` prints them) or --dataset NAME")
+    try:
+        removed = store.remove(keys)
+    except KeyError as e:
+        raise ParameterError(f"store rm: {e.args[0]}") from None
+    print(f"[mindkit] removed {len(removed)} entries from {store.root}: "
+          + ", ".join(k[:12] for k in removed))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="mindkit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -278,6 +343,16 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("sweep-collect", help="gather a sweep's records into results.parquet/csv")
     c.add_argument("out")
     c.set_defaults(fn=cmd_sweep_collect)
+    st = sub.add_parser("store", help="list or remove models in a model store",
+                        description="The model store keeps each distinct trained model once "
+                        "(keyed by its data, architecture, training settings and method). 'ls' "
+                        "lists its entries; 'rm' removes entries (a later notebook that needs "
+                        "one trains it again).")
+    st.add_argument("action", choices=("ls", "rm"))
+    st.add_argument("store", help="a run folder (its store/) or a store folder (store_dir)")
+    st.add_argument("keys", nargs="*", help="rm: key prefixes of the entries to remove")
+    st.add_argument("--dataset", help="only the entries of this dataset (rm: all of them)")
+    st.set_defaults(fn=cmd_store)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -265,13 +265,9 @@ def test_declared_parameters_reads_every_notebooks_cell():
         assert list(declared) == _cell_names(path), name  # every line, in the cell's order
         assert {"dataset", "seed", "quick", "run_dir"} <= set(declared)
         assert declared["quick"] is False and isinstance(declared["seed"], int)
-        # papermill's line parser skips a line with two '=' (03's "mind@alpha=0.2,T=1") and a
-        # negative number ("workers = -1"); ours not
+        # papermill's line parser skips a line with two '=' (03's "mind@alpha=0.2,T=1"); ours not
         missed = set(declared) - set(inspect_notebook(str(path)))
-        negative = {n for n, v in declared.items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0}
-        assert missed == ({"methods"} if name == "03_baselines_and_ablations" else set()) \
-            | negative, name
+        assert missed == ({"methods"} if name == "03_baselines_and_ablations" else set()), name
         assert all(p.types is not None for p in parameter_specs(path).values()), name
     assert declared_parameters("02_mind_distillation")["epochs"] == 12
     assert declared_parameters("02_mind_distillation")["T"] == 2.0

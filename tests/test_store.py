@@ -174,3 +174,30 @@ def test_ls_and_rm(toy_dataset, teachers, tmp_path):
     assert len(store.entries()) == 2
     with pytest.raises(KeyError, match="matches 0 store entries"):
         store.remove(["zzz"])
+
+
+def test_the_store_command_lists_and_removes(toy_dataset, teachers, tmp_path, capsys):
+    from mindkit.cli import main
+
+    store = ModelStore(tmp_path / "store")
+    _, info = run_method("no_kd", _ctx(toy_dataset, teachers, store))
+    run_method("no_kd", _ctx(toy_dataset, teachers, store))  # reused once
+    capsys.readouterr()
+    assert main(["store", "ls", str(tmp_path)]) == 0  # the run folder holding store/
+    out = capsys.readouterr().out.splitlines()
+    row = next(line for line in out if line.startswith(info["store_key"][:12]))
+    assert "no_kd on toy" in row and row.split()[-5] == "1"  # its reuse count
+    assert out[-1].startswith(f"[mindkit] {store.root}: 3 entries")
+    assert main(["store", "rm", str(store.root), info["store_key"][:8]]) == 0
+    assert [r["key"] for r in store.entries() if r["key"] == info["store_key"]] == []
+    assert main(["store", "rm", str(store.root), "--dataset", "toy"]) == 0
+    assert store.entries() == []
+    # refused with one line: not a store (nothing created), a key matching nothing, ls with keys
+    for argv, words in ((["store", "ls", str(tmp_path / "nope")], "is not a model store"),
+                        (["store", "rm", str(store.root), "zzz"], "matches 0 store entries"),
+                        (["store", "ls", str(store.root), "abc"], "takes no keys"),
+                        (["store", "rm", str(store.root)], "name the entries")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("mindkit: ") and words in err and err.count("\n") == 1, err
+    assert not (tmp_path / "nope").exists()

@@ -39,7 +39,7 @@ sleep = 0.0  # seconds to wait before writing the metric
 run_dir = "."  # where metrics.json goes
 seed = 0  # recorded in the record
 '''
-TINY_BODY = '''import json, pathlib, time
+TINY_BODY = '''import json, os, pathlib, time
 time.sleep(sleep)
 if fail:
     raise ValueError("asked to fail")
@@ -48,6 +48,8 @@ rec = {"dataset": "tiny", "method": "square", "model": "-", "head": "-", "metric
        "x": 0}
 pathlib.Path(run_dir, "metrics.json").write_text(json.dumps([rec]))
 pathlib.Path(run_dir, "ran_at.txt").write_text(str(time.time()))
+pathlib.Path(run_dir, "env.json").write_text(json.dumps(
+    {k: os.environ.get(k) for k in ("MINDKIT_WORKERS", "OMP_NUM_THREADS")}))
 '''
 
 
@@ -187,6 +189,10 @@ def test_serial_sweep_isolates_failures_resumes_and_collects(tiny, tmp_path):
         run_name(p) for p in expand(grid, include))
     ok_dirs = [Path(r["folder"]) for r in s.runs if r["status"] == "ok"]
     stamps = {d: (d / "ran_at.txt").read_text() for d in ok_dirs}
+    # each run computes on one thread and trains nothing in parallel of its own (no nesting)
+    for d in ok_dirs:
+        assert json.loads((d / "env.json").read_text()) == {"MINDKIT_WORKERS": "0",
+                                                            "OMP_NUM_THREADS": "1"}
 
     again = run_sweep(str(tiny), grid, out, include=include, workers=0, stagger=0,
                       progress=False)

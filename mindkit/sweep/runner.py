@@ -67,6 +67,7 @@ from mindkit.notebook import (
     parameter_specs,
 )
 from mindkit.sweep.grid import canonical, expand, params_key, run_name
+from mindkit.parallel import THREAD_ENV
 
 STAGES_DIR = "_stages"
 TMP_DIR = ".tmp"
@@ -74,7 +75,6 @@ TMP_DIR = ".tmp"
 # parameter -> (the notebook that makes it, the sub-folder of that notebook's run_dir)
 INPUTS = {"teacher_dir": ("01_teachers", "teachers")}
 RESERVED = {"run_dir": "the sweep sets it (one folder per run under --out)"}
-THREAD_ENV = ("MINDKIT_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 GPU = "GPU"  # the Dask worker resource a run asks one of with gpus > 0
 
 
@@ -256,7 +256,8 @@ def _attempt(src: Path, dst_nb: Path, params: dict, cwd: Path, timeout: float) -
     """Execute the notebook in a child process (its own session, one thread); the outcome."""
     err_file = dst_nb.parent / ".error.json"
     err_file.unlink(missing_ok=True)
-    env = {**os.environ, **{k: "1" for k in THREAD_ENV}}
+    # one compute thread per run, and no worker processes of its own: the sweep is the parallelism
+    env = {**os.environ, **{k: "1" for k in THREAD_ENV}, "MINDKIT_WORKERS": "0"}
     cmd = [sys.executable, "-m", "mindkit.sweep.execute", str(src), str(dst_nb), str(cwd),
            json.dumps(params), str(err_file), str(int(timeout))]
     log = dst_nb.parent / "run.log"
