@@ -31,6 +31,19 @@ from mindkit.provenance import StaleStateError, dataset_provenance
 from mindkit.train.trainer import TrainConfig
 
 
+# notebook 03's methods: CORE_DESIGN is its default (every claim of its claim table: KD helps,
+# multi-head beats single-head, KD helps with late fusion; and the main ablations), FULL_DESIGN
+# the whole study (its parameter full_design=True)
+CORE_DESIGN = ("mind", "no_kd", "mind_no_unimodal_kd", "single_teacher_kd", "mm_teacher_kd",
+               "mind_informed", "single_head_zero", "single_head_learned", "mind_late",
+               "no_kd_late")
+FULL_DESIGN = ("mind", "no_kd", "mind_no_unimodal_kd", "single_teacher_kd", "mind@alpha=0.2,T=1",
+               "mind@alpha=0.8,T=4", "mind_size_xs", "mind_size_m", "mind_informed",
+               "mind_balanced", "mind_paired_only", "mm_teacher_kd", "feature_kd",
+               "single_head_zero", "single_head_learned", "single_head_ensemble_kd", "mind_early",
+               "no_kd_early", "mind_late", "no_kd_late", "mind_attention", "no_kd_attention")
+
+
 def teachers_for(ds, sizes, config, out_dir: Path, progress: bool, store=None):
     """Teachers of ``sizes`` for every modality: reloaded from ``out_dir`` when all exist and
     were made for this dataset and split, else trained (and saved there; through ``store``,
