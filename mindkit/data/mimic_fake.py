@@ -7,7 +7,7 @@
     FAKE-mimic-cxr-jpg/         (cxr_root: the three CSVs and resized/<dicom_id>.jpg)
     FAKE-mimic-iv-note/         (notes_root: note/discharge.csv.gz; with notes=True, the default)
 
-exactly as :mod:`mindkit.data.mimic` expects (``reference/medfuse/FORMAT.md``). Nothing in it is
+exactly as :mod:`mindkit.data.mimic` expects (the layout in docs/data.md). Nothing in it is
 real patient data: every value is drawn from a seeded generator, every root holds a
 ``FAKE_MIMIC.json`` marker (so :mod:`mindkit.data.mimic` loads it as ``synthetic=True``) and
 every JPG carries a "FAKE" comment. Ids look like MIMIC ids (8-digit subject and stay ids,

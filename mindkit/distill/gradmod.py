@@ -6,7 +6,7 @@ p_m(y_i | x_i)``: the softmax probability of the true class (multiclass), or for
 binary/multilabel our reading of "the same spirit", the mean over labels of the probability given
 to each label's true value (``p`` where ``y = 1``, ``1 - p`` where ``y = 0``). With two
 modalities ``rho_a = score_a / score_b``; with more, each score is compared with the mean of the
-others' (DESIGN.md section 4 names this choice; the pooled-bottleneck authors' commented-out code
+others' (our choice, docs/methods.md; the pooled-bottleneck authors' commented-out code
 divides by the *sum* of the others). A modality with ``rho_m > 1`` dominates and gets
 ``k_m = 1 - tanh(alpha * rho_m)``; the others keep 1. After ``backward()`` and before the
 optimiser step, each modality's own gradients are multiplied by ``k_m``; generalisation

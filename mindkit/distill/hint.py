@@ -1,4 +1,4 @@
-"""Feature (hint) KD as one method object (FitNets-style hints; DESIGN.md section 4).
+"""Feature (hint) KD as one method object (FitNets-style hints; docs/methods.md).
 
 Each modality's student features pass through a learned projection and are matched (MSE) to a
 frozen teacher's encoder features on the same sample; the student's heads train on the task

@@ -1,6 +1,6 @@
 """MCKD / MetaKD: meta-learned cross-modal knowledge distillation (Wang et al., 2024), as the
 authors' reference code computes it (GitHub ``billhhh/MetaKD``: ``DualNet.py``, ``train.py``;
-DESIGN.md section 4). Teacher-free: every modality of one student teaches every other.
+docs/methods.md). Teacher-free: every modality of one student teaches every other.
 
 The student is :class:`mindkit.models.mckd.MCKDStudent` (one encoder per modality, features
 projected to one width, a missing modality's feature filled with the mean of the present ones,

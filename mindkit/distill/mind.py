@@ -1,4 +1,4 @@
-"""The MIND loss (DESIGN.md section 4; our reading of the TMLR 2025 abstract).
+"""The MIND loss (docs/methods.md; our reading of the TMLR 2025 abstract).
 
 For each head k (one per modality and the multimodal head ``mm``), over the samples that head
 serves:  ``lambda_k * [(1 - alpha) * L_task(s_k, y) + alpha * KD(s_k, t_k, T)]``.

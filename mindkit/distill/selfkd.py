@@ -1,5 +1,5 @@
 """KD for missing modalities: a network distils its own full-modality pass into itself under
-random modality dropout (the second seed method's stage 2, DESIGN.md section 4).
+random modality dropout (the second seed method's stage 2, docs/methods.md).
 
 Per training batch:
 

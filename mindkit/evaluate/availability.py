@@ -6,8 +6,9 @@ samples that have every modality (``group="complete"``), each is given to the mo
 pattern's modalities present (the others marked absent, their inputs NaN-filled so a model that
 read them would fail loudly: :func:`mindkit.evaluate.robustness.absent_split`), and the model's own
 routed prediction is scored. Every method and every pattern is therefore scored on the same
-samples, so differences are paired (DESIGN.md 5b): :func:`availability_differences` runs the paired
-bootstrap per seed, and :func:`pooled_availability_differences` pools those over seeds.
+samples, so differences are paired (docs/statistics.md): :func:`availability_differences` runs
+the paired bootstrap per seed, and :func:`pooled_availability_differences` pools those over
+seeds.
 """
 
 from __future__ import annotations

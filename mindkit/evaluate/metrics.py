@@ -1,6 +1,6 @@
 """Task metrics, percentile-bootstrap confidence intervals and tidy metric records.
 
-Conventions (DESIGN.md sections 3 and 6):
+Conventions (docs/statistics.md describes the statistics):
 
 * ``multiclass``: ``y_true`` holds class indices ``[N]``; ``scores`` are ``[N, C]`` **logits**
   (softmax is applied where probabilities are needed) or, with ``from_probs=True``,
@@ -42,7 +42,7 @@ AUROC/AUPRC, into class counts per distinct score) and agree on every resample w
 scikit-learn on the resampled rows (for AUROC/AUPRC: restricted to the fixed label set,
 ``nan`` when a label of the set has one class only).
 
-Paired comparisons (DESIGN.md section 5b): :func:`paired_bootstrap` / :func:`paired_records`
+Paired comparisons (docs/statistics.md): :func:`paired_bootstrap` / :func:`paired_records`
 score two models on the same resampled rows and report the difference ``a - b`` with a
 percentile CI and the share of resamples where ``a`` is better (for ``nll``: lower). Across
 independent runs (seeds), :func:`paired_distribution` gives each run's paired bootstrap

@@ -1,7 +1,7 @@
 """Size and cost of a model: parameters, on-disk size, FLOPs, peak memory and latency.
 
-DESIGN.md section 6 asks for the size and CPU inference latency of the student against the
-teacher ensembles. :func:`profile_models` measures every model on the *same real samples* in one
+The kit compares the size and CPU inference latency of the student against the teacher
+ensembles. :func:`profile_models` measures every model on the *same real samples* in one
 run and returns one row per model; :func:`profile_ratios` turns the rows into the student's
 parameter ratio and speed-up against the others.
 

@@ -1,8 +1,8 @@
 """Pooled-bottleneck attention fusion (the second seed method's fusion), registered as
 ``"bottleneck"``.
 
-DESIGN.md section 4 records how the authors' public code computes it; this module follows it and
-names where it departs:
+It follows the authors' public code (summarised in docs/methods.md) and names where it
+departs:
 
 - each modality's encoder gives a token sequence (``encoder.tokens``: a CNN's last feature map,
   a recurrent or Transformer encoder's steps, a tabular MLP's vector as one token), which is

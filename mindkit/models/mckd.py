@@ -1,7 +1,7 @@
 """The MCKD / MetaKD student: one encoder per modality, features projected to one shared width,
 a missing modality's feature filled with the mean of the present ones, concatenation, a head.
 
-Trained by :class:`mindkit.distill.mckd.MCKD` (DESIGN.md section 4, "MCKD / MetaKD"). The
+Trained by :class:`mindkit.distill.mckd.MCKD` (docs/methods.md, "MCKD / MetaKD"). The
 authors' reference code (GitHub ``billhhh/MetaKD``, ``DualNet.py``, BraTS segmentation) runs
 one shared 3-D encoder over each MRI modality, fills each missing modality's feature map with
 the mean of the present modalities' maps, concatenates the four maps along the channels and

@@ -2,7 +2,7 @@
 optional tabular data and MIMIC-IV-Note discharge-note text.
 
 Three datasets read a user's own copy of the data, laid out as the MedFuse / mimic3-benchmarks
-extraction writes it (``reference/medfuse/FORMAT.md``; :data:`EHR_LAYOUT`, :data:`CXR_LAYOUT`;
+extraction writes it (docs/data.md; :data:`EHR_LAYOUT`, :data:`CXR_LAYOUT`;
 notes: :data:`NOTES_LAYOUT`):
 
 - ``mimic_ihm``: in-hospital mortality from the first 48 h (binary, ``y`` float ``[N, 1]``);
@@ -44,10 +44,11 @@ train samples (``card["preprocessing"]["tab"]``, with missing-value counts), nev
 Identifier columns and columns known only at or after the end of the stay (:data:`ID_COLUMNS`,
 :data:`LEAKY_STAY_COLUMNS`: ``outtime, los, dischtime, deathtime, dod, mortality*``) are
 refused. ``present["tab"]`` is False (zeros) only for a stay with no row in the stay table
-(when ``tab_columns`` is not empty). *Assumption:* ``FORMAT.md`` names only the stay-table
-columns the time-series reader uses; that MedFuse's ``all_stays.csv`` also holds ``hadm_id,
-age, gender, ethnicity`` (``age`` = ``anchor_age``, ``ethnicity`` from the admissions table of
-MIMIC-IV v1.0, called ``race`` from v2.0) is our reading of MedFuse's ``mimic4extract`` code.
+(when ``tab_columns`` is not empty). *Assumption:* the layout requires only the stay-table
+columns the time-series reader uses (``subject_id, stay_id, intime, outtime``); that MedFuse's
+``all_stays.csv`` also holds ``hadm_id, age, gender, ethnicity`` (``age`` = ``anchor_age``,
+``ethnicity`` from the admissions table of MIMIC-IV v1.0, called ``race`` from v2.0) is our
+reading of MedFuse's ``mimic4extract`` code.
 
 **Notes** (``notes``, ``tokens``, ``(notes_max_tokens,)`` long ids, ``variable_length``: lengths
 in ``Split.lengths["notes"]``, 0 where absent; vocabulary in ``card["vocab"]``). The

@@ -73,7 +73,7 @@ EHR_LAYOUT = """\
   in-hospital-mortality/{train,test}/<subject>_episode<k>_timeseries.csv
   phenotyping/{train,val,test}_listfile.csv              stay,period_length,stay_id,<25 labels>
   phenotyping/{train,test}/<subject>_episode<k>_timeseries.csv
-  (validation episodes live under train/; see reference/medfuse/FORMAT.md)"""
+  (validation episodes live under train/; see docs/data.md)"""
 
 CXR_LAYOUT = """\
 <cxr_root>/                                   (e.g. mimic-cxr-jpg/)
