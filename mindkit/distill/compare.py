@@ -34,9 +34,8 @@ from mindkit.train.trainer import TrainConfig
 # notebook 03's methods: CORE_DESIGN is its default (every claim of its claim table: KD helps,
 # multi-head beats single-head, KD helps with late fusion; and the main ablations), FULL_DESIGN
 # the whole study (its parameter full_design=True)
-CORE_DESIGN = ("mind", "no_kd", "mind_no_unimodal_kd", "single_teacher_kd", "mm_teacher_kd",
-               "mind_informed", "single_head_zero", "single_head_learned", "mind_late",
-               "no_kd_late")
+CORE_DESIGN = ("mind", "no_kd", "mind_no_unimodal_kd", "single_teacher_kd", "single_head_zero",
+               "single_head_learned", "mind_late", "no_kd_late")
 FULL_DESIGN = ("mind", "no_kd", "mind_no_unimodal_kd", "single_teacher_kd", "mind@alpha=0.2,T=1",
                "mind@alpha=0.8,T=4", "mind_size_xs", "mind_size_m", "mind_informed",
                "mind_balanced", "mind_paired_only", "mm_teacher_kd", "feature_kd",

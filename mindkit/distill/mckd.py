@@ -124,10 +124,11 @@ def carve_meta_split(train: Split, share: float, seed: int, task: str) -> Tensor
     if not 0.0 < share < 1.0:
         raise ValueError(f"meta_share must lie in (0, 1), got {share}")
     n = len(train)
-    pres = torch.stack([train.present[m] for m in train.modalities], 1)
+    # drawn on the CPU (the generator is a CPU one), returned on the split's device
+    pres = torch.stack([train.present[m].cpu() for m in train.modalities], 1)
     complete = pres.all(1)
     pool = complete.nonzero().flatten() if bool(complete.any()) else torch.arange(n)
-    y = train.y.index_select(0, pool)
+    y = train.y.cpu().index_select(0, pool)
     if task == "multiclass":
         labels = y.long()
     elif task == "binary":
@@ -149,7 +150,7 @@ def carve_meta_split(train: Split, share: float, seed: int, task: str) -> Tensor
                          "more training data")
     mask = torch.zeros(n, dtype=torch.bool)
     mask[idx] = True
-    return mask
+    return mask.to(train.y.device)
 
 
 class MCKD(Method):

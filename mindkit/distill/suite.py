@@ -92,7 +92,7 @@ def load_or_train(name: str, ctx: MethodContext, search: Sequence[str | Path] = 
         why = _settings_match(meta, method)
         if why is None:
             try:
-                model = load_model(path, dataset=ctx.dataset)
+                model = load_model(path, map_location=ctx.config.device, dataset=ctx.dataset)
             except StaleStateError as err:
                 why = str(err)
             else:

@@ -66,7 +66,7 @@ class TeacherLateFusion(nn.Module):
         for m in self.names:
             p = present[m].to(torch.bool)
             idx = p.nonzero().flatten()
-            out = torch.zeros(b, self.num_outputs)
+            out = torch.zeros(b, self.num_outputs, device=p.device)
             if idx.numel():
                 lens = lengths[m].index_select(0, idx) if m in lengths else None
                 probs = self.ensembles[m].predict_proba(inputs[m].index_select(0, idx), lens,

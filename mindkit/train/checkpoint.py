@@ -132,13 +132,18 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", datas
     """Rebuild the model saved at ``path`` after checking that the checkpoint vouches for itself
     (module docstring). With ``dataset``, also refuse a checkpoint made for other data
     (dataset, options, split, task, outputs, modality specs). ``fix`` is the rebuild command
-    every refusal names. The model is returned in eval mode on ``map_location``."""
+    every refusal names. The model is returned in eval mode on ``map_location`` (a device or a
+    device option such as ``"auto"``, :func:`mindkit.train.device.resolve_device`); the weights
+    are read and their hash checked on the CPU first, so a checkpoint loads on any device."""
     from safetensors.torch import load_file
 
+    from mindkit.train.device import resolve_device
+
+    map_location = resolve_device(map_location)
     path = checkpoint_path(path)
     meta = read_meta(path, fix)
     try:
-        state = load_file(str(path), device=str(map_location))
+        state = load_file(str(path), device="cpu")
     except Exception as err:
         raise CheckpointError(f"checkpoint {path}: its weights cannot be read "
                               f"({type(err).__name__}: {err}). {_rebuild(fix)}") from None
