@@ -73,14 +73,17 @@ CURVE_STATISTICS = ("robustness_curve", "scarcity_curve", "robustness_auc", "rob
 
 
 def results_table(run_dir: Path):
-    """Test-split records of the run's primary metrics: one row per method/model/head/group
-    (curve points and their summaries, :data:`CURVE_STATISTICS`, are left out)."""
+    """Test-split records of the tasks' default metrics (``METRICS_BY_TASK``): one row per
+    method/model/head/group (curve points and their summaries, :data:`CURVE_STATISTICS`, are
+    left out)."""
+    from mindkit.evaluate.metrics import METRICS_BY_TASK
     from mindkit.run import RunDir
 
     df = RunDir(run_dir).metrics_frame()
     if df.empty:
         raise FileNotFoundError(f"no metrics.json records in {run_dir}")
-    d = df[(df["split"] == "test") & df["metric"].isin(["accuracy", "auroc", "macro_f1", "auprc"])]
+    defaults = sorted({m for names in METRICS_BY_TASK.values() for m in names})
+    d = df[(df["split"] == "test") & df["metric"].isin(defaults)]
     if "statistic" in d:
         d = d[~d["statistic"].isin(CURVE_STATISTICS)]
     cols = [c for c in ("notebook", "dataset", "method", "model", "head", "group", "metric",

@@ -23,7 +23,7 @@ from mindkit.evaluate import (
     metric_records,
     primary_metric,
 )
-from mindkit.evaluate import metrics as metrics_mod
+from mindkit.evaluate.metrics import bootstrap as bootstrap_mod
 
 
 def _onehot_logits(pred, n_classes, scale=5.0):
@@ -221,7 +221,7 @@ def test_bootstrap_chunking_does_not_change_resamples(monkeypatch):
     rng = np.random.default_rng(4)
     y, s = _make_case("multilabel", 50, rng)
     whole = bootstrap_distribution("multilabel", y, s, AVAILABLE_METRICS["multilabel"], 40)
-    monkeypatch.setattr(metrics_mod, "_CHUNK_ENTRIES", 170)  # 3 resamples per chunk
+    monkeypatch.setattr(bootstrap_mod, "CHUNK_ENTRIES", 170)  # 3 resamples per chunk
     chunked = bootstrap_distribution("multilabel", y, s, AVAILABLE_METRICS["multilabel"], 40)
     for m in whole:
         np.testing.assert_array_equal(whole[m], chunked[m])

@@ -21,11 +21,11 @@ import numpy as np
 
 from mindkit.data.base import Split, validate_for_model
 from mindkit.evaluate.metrics import (
-    _resolve_metrics,
     metric_records,
     paired_distribution,
     paired_records,
     pooled_paired_difference,
+    resolve_metrics,
 )
 from mindkit.evaluate.robustness import RoutedPredictions, _labels, _presence
 from mindkit.train.device import move_model
@@ -79,7 +79,7 @@ def availability_scores(models: dict, split: Split, task: str,
     if not rows.size:
         raise ValueError(f"split {split.name!r} has no sample with every modality {mods}; "
                          "availability patterns are scored on those")
-    names = _resolve_metrics(task, list(metrics) if metrics else None)
+    names = resolve_metrics(task, list(metrics) if metrics else None)
     y = _labels(split, task)[rows]
     ids = split.ids.cpu().numpy()[rows] if split.ids is not None else rows
     out = AvailabilityResult(y=y, ids=ids, task=task, patterns=availability_patterns(mods))

@@ -52,15 +52,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from mindkit.evaluate.metrics import (
-    _check_boot_args,
-    _check_fields,
-    _iter_resamples,
-    _percentiles,
-    _prepare,
-    _to_numpy,
+from mindkit.evaluate.metrics.bootstrap import (
     bootstrap_summary,
+    check_boot_args,
+    iter_resamples,
+    percentiles,
 )
+from mindkit.evaluate.metrics.inputs import prepare, to_numpy
+from mindkit.evaluate.metrics.records import check_fields
 from mindkit.evaluate.predictions import (
     _scored_rows,
     frame_groups,
@@ -90,7 +89,7 @@ def _check_n_bins(n_bins: Any) -> int:
 
 
 def _check_probs(probs: Any) -> np.ndarray:
-    s = _to_numpy(probs, "probs")
+    s = to_numpy(probs, "probs")
     if not np.issubdtype(s.dtype, np.number) or np.issubdtype(s.dtype, np.complexfloating):
         raise ValueError(f"probs must be real numbers, got dtype {s.dtype}")
     s = s.astype(np.float64, copy=False)
@@ -111,7 +110,7 @@ def _confidence_outcome(task: str, y_true: Any, probs: Any) -> tuple[np.ndarray,
     """Validated ``(confidence, outcome)``, both float64 ``[N, K]``: multiclass ``K = 1``
     (top-label confidence, 1.0 where correct), binary/multilabel ``K = L`` (p(positive), 1.0
     where positive)."""
-    p = _prepare(task, y_true, _check_probs(probs), from_probs=True)
+    p = prepare(task, y_true, _check_probs(probs), from_probs=True)
     if p.n == 0:
         raise ValueError("no samples: y_true and probs are empty")
     if task == "multiclass":
@@ -183,7 +182,7 @@ def ece_distribution(task: str, y_true: Any, probs: Any, n_bins: int = 15, n_boo
     resamples.
     """
     n_bins = _check_n_bins(n_bins)
-    _check_boot_args(n_boot)
+    check_boot_args(n_boot)
     conf, outcome = _confidence_outcome(task, y_true, probs)
     return _ece_boot(conf, outcome, n_bins, int(n_boot), seed)
 
@@ -194,7 +193,7 @@ def _ece_boot(conf: np.ndarray, outcome: np.ndarray, n_bins: int, n_boot: int,
     mt = _gap_matrix(conf, outcome, n_bins).T.tocsr()  # [K * n_bins, N]
     out = [
         _ece_from_sums(np.asarray(mt @ r.counts.T).T, n, k, n_bins)
-        for r in _iter_resamples(n, n_boot, seed)
+        for r in iter_resamples(n, n_boot, seed)
     ]
     return np.concatenate(out) if out else np.empty(0, dtype=np.float64)
 
@@ -279,9 +278,9 @@ def calibration_records(frame, task: str, n_bins: int = 15, n_boot: int = 1000,
     group's rows (``nan`` with ``n_boot=0``). See the module docstring on reading the CI of a
     small ECE.
     """
-    _check_fields(fields, _CALIBRATION_RESERVED)
+    check_fields(fields, _CALIBRATION_RESERVED)
     n_bins = _check_n_bins(n_bins)
-    _check_boot_args(n_boot, ci_alpha)
+    check_boot_args(n_boot, ci_alpha)
     mods = frame_modalities(frame)
     groups = frame_groups(frame)
     y = frame_y(frame, task)
@@ -301,7 +300,7 @@ def calibration_records(frame, task: str, n_bins: int = 15, n_boot: int = 1000,
                 )[0]
             )
             dist = _ece_boot(conf, outcome, n_bins, int(n_boot), boot_seed)
-            lo, hi = _percentiles(dist, ci_alpha)
+            lo, hi = percentiles(dist, ci_alpha)
             recs.append({
                 "head": h,
                 "group": g,
@@ -345,7 +344,7 @@ def per_label_table(frame, task: str, head: str, class_names: list[str] | None =
         )
     if task not in ("binary", "multilabel"):
         raise ValueError(f"unknown task {task!r}; per_label_table takes 'binary' or 'multilabel'")
-    _check_boot_args(n_boot, ci_alpha)
+    check_boot_args(n_boot, ci_alpha)
     mods = frame_modalities(frame)
     valid = head_groups(head, mods)
     group = default_group(head, mods) if group is None else group
@@ -377,7 +376,7 @@ def per_label_table(frame, task: str, head: str, class_names: list[str] | None =
                         "boot_undefined": int(n_boot), "reason": reason})
         else:
             s = bootstrap_summary("binary", y[:, j], probs[:, j], ["auroc", "auprc"],
-                                  n_boot=n_boot, alpha=ci_alpha, seed=boot_seed,
+                                  n_boot=n_boot, ci_alpha=ci_alpha, boot_seed=boot_seed,
                                   from_probs=True)
             row.update({"auroc": s["auroc"].value, "auroc_ci_low": s["auroc"].ci_low,
                         "auroc_ci_high": s["auroc"].ci_high, "auprc": s["auprc"].value,

@@ -81,11 +81,11 @@ from torch import Tensor
 
 from mindkit.data.base import Split, validate_for_model
 from mindkit.evaluate.metrics import (
-    _percentiles,
-    _resolve_metrics,
     bootstrap_distribution,
     compute_metrics,
+    resolve_metrics,
 )
+from mindkit.evaluate.metrics.bootstrap import percentiles
 from mindkit.models.predict import predict_student
 from mindkit.train.device import move_model
 
@@ -303,7 +303,7 @@ def _score_point(result: RobustnessResult, key: tuple, task: str, y: np.ndarray,
             if n_boot else {m: np.empty(0) for m in metrics})
     for m in metrics:
         ok = np.isfinite(dist[m])
-        lo, hi = _percentiles(dist[m][ok], result.ci_alpha)
+        lo, hi = percentiles(dist[m][ok], result.ci_alpha)
         result.dist[(*key, m)] = dist[m]
         result.records.append({**fields, "metric": m, "value": point[m], "ci_low": lo,
                                "ci_high": hi, "n": int(len(y)),
@@ -335,7 +335,7 @@ def missingness_curves(models: dict, split: Split, task: str,
     for name, model in models.items():
         validate_for_model(split, model, task, f"missingness_curves ({name})")
         move_model(model, device)
-    metrics = _resolve_metrics(task, list(metrics) if metrics else None)
+    metrics = resolve_metrics(task, list(metrics) if metrics else None)
     conds = missing_conditions(split.present, rates, drop_seed, modalities, random, subsets)
     y = _labels(split, task)
     _, pres = _presence(split.present)
@@ -421,7 +421,7 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
         validate_for_model(train, model, task, f"corruption_curves ({name}, noise scale)")
         move_model(model, device)
     levels = _check_levels(levels, "noise levels", None)
-    metrics = _resolve_metrics(task, list(metrics) if metrics else None)
+    metrics = resolve_metrics(task, list(metrics) if metrics else None)
     chosen = list(modalities) if modalities is not None else [
         m for m in split.modalities if kinds[m] != "tokens"]
     y = _labels(split, task)
@@ -495,7 +495,7 @@ def curve_summaries(result: RobustnessResult, reference: str | None = None) -> l
 
         def rec(stat, value, boots, against=None):
             ok = np.isfinite(boots)
-            lo, hi = _percentiles(boots[ok], alpha)
+            lo, hi = percentiles(boots[ok], alpha)
             r = {**common, "statistic": stat, "value": float(value), "ci_low": lo,
                  "ci_high": hi, "boot_undefined": int((~ok).sum())}
             if against is not None:
