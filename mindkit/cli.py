@@ -39,7 +39,7 @@ def check_device(device: str | None) -> str | None:
     exit 2) before any notebook runs."""
     if device is None:
         return None
-    from mindkit.train.device import DeviceError, parse_device, resolve_device
+    from mindkit.device import DeviceError, parse_device, resolve_device
 
     try:
         device = parse_device(device)

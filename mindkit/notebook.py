@@ -372,7 +372,7 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     ``run.params``, which
     keys the notebook's records in ``run_dir``. The run's record files are checked
     (``run.check_records()``) before the notebook does any work, and so is its ``device``
-    parameter (:func:`mindkit.train.device.resolve_device`: a device this machine lacks is
+    parameter (:func:`mindkit.device.resolve_device`: a device this machine lacks is
     refused here, at the first cell; the device it resolves to is printed).
     """
     from mindkit.atomic import write_text
@@ -382,7 +382,7 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
 
     configure_threads()
     if params is not None and "device" in params:
-        from mindkit.train.device import resolve_device
+        from mindkit.device import resolve_device
 
         print(f"device: {resolve_device(params['device'])} (device={params['device']!r})")
     seed_everything(seed)

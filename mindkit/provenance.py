@@ -20,6 +20,7 @@ import hashlib
 import json
 
 import mindkit
+from mindkit.models.unimodal import spec_to_dict
 
 # fields that must agree for a saved model to be used on a dataset
 MATCH_FIELDS = ("dataset", "split_hash", "task", "num_outputs")
@@ -61,8 +62,6 @@ def dataset_fingerprint(ds) -> str:
 
 
 def dataset_provenance(ds) -> dict:
-    from mindkit.models.unimodal import spec_to_dict
-
     prov = {
         "dataset": ds.name,
         "options": json.loads(json.dumps(ds.options, default=str)),

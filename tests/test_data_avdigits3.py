@@ -14,7 +14,7 @@ from mindkit.data import avdigits, avdigits3
 pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 try:  # the data wheels are optional; skip (not fail) where they are not installed
-    avdigits._load_mnist()
+    avdigits.load_mnist()
     avdigits._load_fsdd()
 except (ModuleNotFoundError, FileNotFoundError) as err:  # pragma: no cover
     pytest.skip(f"AV-Digits data wheels missing: {err}", allow_module_level=True)
@@ -92,7 +92,7 @@ def test_items_disjoint_and_each_optical_row_used_once(ds):
 
 
 def test_labels_agree_across_present_modalities(ds):
-    _, img_y = avdigits._load_mnist()
+    _, img_y = avdigits.load_mnist()
     _, clip_y, _ = avdigits._load_fsdd()
     _, opt_y = avdigits3._load_optical()
     for s in SPLITS:

@@ -11,9 +11,9 @@ import torch
 
 import mindkit.data as md
 from mindkit.data import mimic, synthetic
-from mindkit.data.synthetic.images import _make_cxr
-from mindkit.data.synthetic.timeseries import _discretise, _simulate_ts
-from mindkit.data.synthetic.world import _factors
+from mindkit.data.synthetic.images import make_cxr
+from mindkit.data.synthetic.timeseries import discretise, simulate_ts
+from mindkit.data.synthetic.world import draw_factors
 
 SPLITS = ("train", "val", "test")
 ALL = ("ts", "cxr", "demo", "notes")
@@ -264,9 +264,9 @@ def test_ts_equals_mimic_discretizer_on_raw_events(ihm):
         exact = [c for c in range(76) if c not in mimic.CONTINUOUS_COLUMNS]
         assert np.array_equal(x[:, exact], raw[i].numpy()[:, exact])
     # the vectorised replica equals the discretiser exactly (before standardisation)
-    z = _factors(5, 30)
-    sim = _simulate_ts(z, 1.0, 1.0, 0.0, np.random.default_rng(5))
-    x_all = _discretise(sim)
+    z = draw_factors(5, 30)
+    sim = simulate_ts(z, 1.0, 1.0, 0.0, np.random.default_rng(5))
+    x_all = discretise(sim)
     for i in range(0, 30, 7):
         x, _ = disc.transform(*sim.events(i), end_hours=48)
         assert np.array_equal(x, x_all[i])
@@ -294,7 +294,7 @@ def test_ts_risk_factors_move_clinical_channels():
     ds = md.load("synthetic_ihm", n_samples=2000, unpaired_ts=0, unpaired_cxr=0)
     sp = ds["train"]
     raw = _destandardise(ds, sp.inputs["ts"])
-    z = _factors(0, 2000)[sp.ids.numpy()]
+    z = draw_factors(0, 2000)[sp.ids.numpy()]
     col = mimic.FEATURE_NAMES.index
 
     def corr(a, b):
@@ -333,7 +333,7 @@ def test_image_findings_follow_image_factors():
     n = 600
     z = np.zeros((n, synthetic.N_FACTORS))
     z[n // 2 :, synthetic.C0] = 2.0  # more, larger, denser opacities
-    img = _make_cxr(z, 1.0, 0.0, np.random.default_rng(0), 32)[:, 0]
+    img = make_cxr(z, 1.0, 0.0, np.random.default_rng(0), 32)[:, 0]
     lungs = img[: n // 2].mean(0) < 0.3
     assert img[n // 2 :, lungs].mean() > img[: n // 2, lungs].mean() + 0.03
 
@@ -416,7 +416,7 @@ def test_each_modality_carries_its_own_signal():
     n = 2500
     ds = md.load("synthetic_ihm", n_samples=n, modalities=ALL, unpaired_ts=0, unpaired_cxr=0,
                  val_fraction=0.0, test_fraction=0.3)
-    z = _factors(0, n)
+    z = draw_factors(0, n)
     tr, te = ds["train"], ds["test"]
     za, zb = z[tr.ids.numpy()], z[te.ids.numpy()]
     for m in ALL:

@@ -219,7 +219,7 @@ def test_split_to_and_its_size(toy_dataset):
 
 def test_a_split_moves_whole_when_it_fits_in_half_the_free_memory(toy_dataset, monkeypatch):
     """``meta`` stands in for a GPU whose free memory is mocked."""
-    import mindkit.train.device as device
+    import mindkit.device as device  # place_split looks it up here (train.device re-exports)
 
     sp, meta = toy_dataset["train"], torch.device("meta")
     monkeypatch.setattr(device, "free_memory_bytes", lambda d: 2 * sp.nbytes)

@@ -96,30 +96,31 @@ _S_SPLIT_IMG, _S_SPLIT_AUD, _S_PAIR, _S_UNPAIRED, _S_OCCL, _S_NOISE, _S_MASK = r
 # --------------------------------------------------------------------------------------------
 # raw files (read once per process; the arrays are never modified in place)
 
-_RAW: dict[str, tuple] = {}
+RAW_ARRAYS: dict[str, tuple] = {}
 
 
-def _load_mnist() -> tuple[np.ndarray, np.ndarray]:
-    if "mnist" not in _RAW:
+def load_mnist() -> tuple[np.ndarray, np.ndarray]:
+    if "mnist" not in RAW_ARRAYS:
         path = data_file(*MNIST_FILE, INSTALL_HINT)
         import pandas as pd
 
         arr = pd.read_csv(path, header=None, dtype=np.uint8).to_numpy()
         if arr.shape != (5000, 785):
             raise ValueError(f"{path}: expected 5000 rows x 785 columns, found {arr.shape}")
-        _RAW["mnist"] = (arr[:, :784].astype(np.float32) / 255.0, arr[:, 784].astype(np.int64))
-    return _RAW["mnist"]
+        RAW_ARRAYS["mnist"] = (arr[:, :784].astype(np.float32) / 255.0,
+                               arr[:, 784].astype(np.int64))
+    return RAW_ARRAYS["mnist"]
 
 
 def _load_fsdd() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if "fsdd" not in _RAW:
+    if "fsdd" not in RAW_ARRAYS:
         path = data_file(*FSDD_FILE, INSTALL_HINT)
         with np.load(path) as d:
             x, y, lengths = d["X"].astype(np.float32), d["y"].astype(np.int64), d["lengths"]
         if x.shape[1] != N_MFCC or lengths.sum() != x.shape[0] or lengths.max() > MAX_FRAMES:
             raise ValueError(f"{path}: unexpected layout X{x.shape}, lengths sum {lengths.sum()}")
-        _RAW["fsdd"] = (x, y, lengths.astype(np.int64))
-    return _RAW["fsdd"]
+        RAW_ARRAYS["fsdd"] = (x, y, lengths.astype(np.int64))
+    return RAW_ARRAYS["fsdd"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -295,7 +296,7 @@ def build(
         seed=seed,
     )
 
-    images, img_y = _load_mnist()
+    images, img_y = load_mnist()
     frames, clip_y, clip_len = _load_fsdd()
     n_img, n_clip = len(img_y), len(clip_y)
     offsets = np.concatenate([[0], np.cumsum(clip_len)])

@@ -116,7 +116,7 @@ _S_SPLIT_OPT, _S_PAIR_OPT, _S_OCCL_OPT, _S_NOISE_OPT = range(7, 11)
 
 def _load_optical() -> tuple[np.ndarray, np.ndarray]:
     """The 1,797 sklearn digits as float32 [N, 64] in [0, 1] (counts / 16) and int64 labels."""
-    if "optical" not in avdigits._RAW:
+    if "optical" not in avdigits.RAW_ARRAYS:
         from sklearn.datasets import load_digits
 
         d = load_digits()
@@ -124,8 +124,8 @@ def _load_optical() -> tuple[np.ndarray, np.ndarray]:
         if x.shape != (N_OPTICAL, OPTICAL_SIDE**2) or x.min() < 0 or x.max() > 16:
             raise ValueError(f"sklearn load_digits: unexpected data {x.shape}, range "
                              f"[{x.min()}, {x.max()}]")
-        avdigits._RAW["optical"] = ((x / 16.0).astype(np.float32), y.astype(np.int64))
-    return avdigits._RAW["optical"]
+        avdigits.RAW_ARRAYS["optical"] = ((x / 16.0).astype(np.float32), y.astype(np.int64))
+    return avdigits.RAW_ARRAYS["optical"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def build(
     x_opt, n_comp = degrade_optical(x_opt, np.flatnonzero(opt_split == 0), o_pca, o_noise,
                                     o_occl, seed)
     # one random priority per MNIST row: which image+audio sample of a label gets a digit
-    n_img = len(avdigits._load_mnist()[1])
+    n_img = len(avdigits.load_mnist()[1])
     priority = rng_stream(seed, avdigits.STREAMS, _S_PAIR_OPT).random(n_img)
 
     splits: dict[str, Split] = {}

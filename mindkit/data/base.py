@@ -26,6 +26,7 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from mindkit.atomic import write_text
 from mindkit.common import TASKS  # noqa: E402  (re-exported: mindkit.data.base.TASKS)
 
 MODALITY_KINDS = ("image", "sequence", "tabular", "timeseries", "tokens")
@@ -788,8 +789,6 @@ class MultimodalDataset:
     def save_splits(self, path) -> None:
         """Write the split manifest (item ids per split and modality) as JSON."""
         import json
-
-        from mindkit.atomic import write_text
 
         payload = {"dataset": self.name, "options": self.options, "items": self.items}
         write_text(path, json.dumps(payload, indent=1, default=str))

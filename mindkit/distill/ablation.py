@@ -19,12 +19,14 @@ import pandas as pd
 from mindkit.distill.jobs import pretrain
 from mindkit.distill.methods import parse_method
 from mindkit.distill.suite import models_for_seed
+from mindkit.evaluate.aggregate import seed_aggregate
 from mindkit.evaluate.availability import (
     availability_differences,
+    availability_patterns,
     availability_scores,
     pooled_availability_differences,
 )
-from mindkit.evaluate.metrics import primary_metric
+from mindkit.evaluate.metrics import higher_is_better, primary_metric
 from mindkit.train.trainer import TrainConfig
 
 # the pooled-bottleneck paper's ablation: the full method and one component removed at a time
@@ -126,9 +128,6 @@ def ablation_table(records, metric: str, methods: Sequence[str] | None = None,
                    labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Methods x availability patterns: the mean over seeds of ``metric`` with its across-seed
     t-interval, as ``"0.812 [0.790, 0.834]"`` strings (one seed: the value alone)."""
-    from mindkit.evaluate.aggregate import seed_aggregate
-    from mindkit.evaluate.availability import availability_patterns
-
     df = pd.DataFrame(list(records))
     df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
     if df.empty:
@@ -190,9 +189,6 @@ def leaders(records, pooled, metric: str) -> pd.DataFrame:
     the pooled paired difference between them (best minus runner-up, on the same samples) with
     its 95% CI; ``clear_lead`` is True when that CI lies above 0. ``pooled`` must hold the
     pair (in either order; :func:`availability_study` with ``compare_to="all"``)."""
-    from mindkit.evaluate.aggregate import seed_aggregate
-    from mindkit.evaluate.metrics import higher_is_better
-
     df = pd.DataFrame(list(records))
     df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
     agg = seed_aggregate(df, by=["method", "pattern"])

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from mindkit.data.base import Split
 from mindkit.distill.mind import mean_target
+from mindkit.models.predict import predict_student
 from mindkit.models.student import MM
 from mindkit.models.unimodal import TeacherEnsemble, combine_probs, to_probs
 
@@ -239,7 +240,5 @@ class ModelTargets:
 
     @torch.no_grad()
     def soft_targets(self, split: Split, task: str, T: float) -> dict[str, Tensor]:
-        from mindkit.models.predict import predict_student
-
         out = predict_student(self.model, split)
         return {h: to_probs(v, task, T) for h, v in out.logits.items()}

@@ -39,14 +39,17 @@ from mindkit.common import with_ext
 from mindkit.data.base import MultimodalDataset
 from mindkit.distill.cache import EnsembleTargets, ModelTargets
 from mindkit.distill.hint import HintDistiller
+from mindkit.distill.mckd import MCKD, MCKDStudent
 from mindkit.distill.mind import MindDistiller
 from mindkit.distill.recipes import fit_method, informed_head_weights
+from mindkit.distill.selfkd import ModalityDropoutKD
 from mindkit.fusion.modules import freeze_encoders
 from mindkit.models.build import model_config
 from mindkit.models.student import MM, MultiHeadStudent, SingleHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
 from mindkit.registry import Registry
 from mindkit.train.checkpoint import load_model, weights_sha256
+from mindkit.train.gradmod import GradModConfig
 from mindkit.train.method import Method
 from mindkit.train.store import (
     dataset_ident,
@@ -467,8 +470,6 @@ def _feature_kd(ctx):
 
 
 def _gradmod(ctx, mode: str = "ogm"):
-    from mindkit.distill.gradmod import GradModConfig
-
     return GradModConfig(mode=mode, alpha=ctx.gm_alpha, start=ctx.gm_start, end=ctx.gm_end,
                          noise=ctx.gm_noise, params=ctx.gm_params)
 
@@ -497,8 +498,6 @@ def _self_kd_student(ctx, bottleneck: bool) -> SingleHeadStudent:
 
 def _self_kd(bottleneck: bool, kd: bool, gm: str | None):
     def fn(ctx):
-        from mindkit.distill.selfkd import ModalityDropoutKD
-
         n_mod = len(ctx.dataset.modality_names)
         method = ModalityDropoutKD(
             _self_kd_student(ctx, bottleneck), ctx.dataset.task, kd=kd, T=ctx.self_kd_T,
@@ -537,8 +536,6 @@ for _name, _pb, _kd, _gm, _doc in [
           "(L1, weighted by learned importance ratios), random modality subsets, importances "
           "softmax(w) meta-learned on a split carved from train (mindkit.distill.mckd).")
 def _mckd(ctx):
-    from mindkit.distill.mckd import MCKD, MCKDStudent
-
     ds = ctx.dataset
     torch.manual_seed(ctx.config.seed)
     student = MCKDStudent(ds.modalities, ds.num_outputs, ctx.student_size,

@@ -23,8 +23,10 @@ from mindkit.distill.mind import (
 from mindkit.encoders import count_parameters
 from mindkit.evaluate.heads import validation_score
 from mindkit.evaluate.metrics import primary_metric
+from mindkit.models.build import model_config
 from mindkit.models.student import MultiHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
+from mindkit.parallel import Task, run_tasks
 from mindkit.provenance import dataset_provenance
 from mindkit.train.checkpoint import (
     WEIGHTS_EXT,
@@ -34,6 +36,14 @@ from mindkit.train.checkpoint import (
     read_meta,
 )
 from mindkit.train.method import Method, Supervised
+from mindkit.train.store import (
+    ModelStore,
+    dataset_ident,
+    export,
+    history_from,
+    history_summary,
+    train_ident,
+)
 from mindkit.train.trainer import Callback, History, TrainConfig, Trainer
 
 TEACHER_FIX = ("rerun notebooks/01_teachers.ipynb with this run_dir and dataset parameters, or "
@@ -78,9 +88,6 @@ def teacher_spec(dataset: MultimodalDataset, modality: str, size: str, arch: str
     """A teacher's store spec (:mod:`mindkit.train.store`): the dataset's fingerprint, the
     network's config (modality spec, size, architecture, outputs) and the training config
     (the device left out)."""
-    from mindkit.models.build import model_config
-    from mindkit.train.store import dataset_ident, train_ident
-
     net = UnimodalNet(dataset.modalities[modality], dataset.num_outputs, size, arch)
     return {"kind": "teacher", "method": "supervised", "dataset": dataset_ident(dataset),
             "model": model_config(net), "train": train_ident(config)}
@@ -109,8 +116,6 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
     rows = []
     sources = {}
     if store is not None and workers:
-        from mindkit.parallel import Task, run_tasks
-
         sources = run_tasks(
             [Task(_teacher_name(dataset, m, size, config.seed), stored_teacher_job,
                   (str(store.root), dataset, m, size, archs.get(m), teacher_config(config, i)))
@@ -152,15 +157,11 @@ def _teacher_name(dataset, modality: str, size: str, seed: int) -> str:
 def stored_teacher_job(store_root: str, dataset, modality: str, size: str, arch: str | None,
                        cfg: TrainConfig) -> str:
     """One teacher trained into (or found in) the store at ``store_root``: a parallel job."""
-    from mindkit.train.store import ModelStore
-
     return _stored_teacher(ModelStore(store_root), dataset, modality, size, arch, cfg, None,
                            False)[2]
 
 
 def _stored_teacher(store, dataset, modality, size, arch, cfg, ckpt, progress):
-    from mindkit.train.store import export, history_from, history_summary
-
     fitted = {}
 
     def train(path):

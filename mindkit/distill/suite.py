@@ -18,7 +18,9 @@ from typing import Sequence
 
 import pandas as pd
 
+from mindkit.data import load
 from mindkit.data.scarcity import paired_count, with_paired_share
+from mindkit.distill.jobs import pretrain
 from mindkit.distill.methods import (
     STEP_LOGS,
     MethodContext,
@@ -27,7 +29,7 @@ from mindkit.distill.methods import (
     run_method,
     step_log_path,
 )
-from mindkit.distill.recipes import load_teacher_nets
+from mindkit.distill.recipes import load_teacher_nets, train_teachers
 from mindkit.evaluate.heads import evaluate_student
 from mindkit.models.build import model_config
 from mindkit.provenance import StaleStateError
@@ -140,9 +142,6 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     folder (``run_dir/<stage>/seed<k>``, default ``"04"``) where whatever is trained is saved
     (and searched last). Teachers are looked up only when a method distils from them.
     ``context`` sets :class:`MethodContext` fields."""
-    from mindkit.data import load
-    from mindkit.distill.recipes import train_teachers
-
     run_dir = Path(run_dir)
     ds = load(dataset, seed=seed, **(dataset_options or {}))
     if max_per_split:
@@ -182,8 +181,6 @@ def models_for_seeds(dataset: str, seeds: Sequence[int], methods: Sequence[str],
     calls need, and ``share_methods`` retrained at each of ``paired_shares`` (what
     :func:`scarcity_curve` will ask for), is first trained in parallel into the store
     (:func:`mindkit.distill.jobs.pretrain`); the calls then find them there."""
-    from mindkit.distill.jobs import pretrain
-
     keys = ("dataset_options", "max_per_split", "teacher_sizes", "teacher_config",
             "student_config", "progress")
     context = {k: v for k, v in kwargs.items() if k not in keys + ("run_seed", "stage")}

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 
+from mindkit.evaluate.metrics import paired_distribution, pooled_paired_difference
+from mindkit.evaluate.predictions import frame_groups, frame_probs, frame_y, read_predictions
+
 # describe one run, may differ between seeds of one configuration (e.g. head weights computed
 # from that seed's teachers): never a grouping key
 PER_RUN_COLUMNS = ("seed", "notebook", "head_weights", "still_improving")
@@ -101,14 +104,6 @@ def pooled_run_difference(predictions_dir, seeds, method_a: str, method_b: str, 
     :func:`mindkit.distill.compare.compare_methods` saved (``seed<k>/predictions/<m>.parquet``).
     """
     from pathlib import Path
-
-    from mindkit.evaluate.metrics import paired_distribution, pooled_paired_difference
-    from mindkit.evaluate.predictions import (
-        frame_groups,
-        frame_probs,
-        frame_y,
-        read_predictions,
-    )
 
     pts_a, pts_b, d_a, d_b = [], [], [], []
     for seed in seeds:

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from mindkit.data.base import Split, validate_for_model
+from mindkit.device import move_model
 from mindkit.evaluate.metrics import (
     metric_records,
     paired_distribution,
@@ -27,8 +28,7 @@ from mindkit.evaluate.metrics import (
     pooled_paired_difference,
     resolve_metrics,
 )
-from mindkit.evaluate.robustness import RoutedPredictions, _labels, _presence
-from mindkit.train.device import move_model
+from mindkit.evaluate.robustness import RoutedPredictions, routed_labels, routed_presence
 
 GROUP = "complete"  # the scored samples: every modality present in the split
 
@@ -72,7 +72,7 @@ def availability_scores(models: dict, split: Split, task: str,
     for name, model in models.items():
         validate_for_model(split, model, task, f"availability_scores ({name})")
         move_model(model, device)
-    mods, pres = _presence(split.present)
+    mods, pres = routed_presence(split.present)
     if len(mods) < 2:
         raise ValueError("availability patterns need at least two modalities")
     rows = np.flatnonzero(pres.all(1))
@@ -80,7 +80,7 @@ def availability_scores(models: dict, split: Split, task: str,
         raise ValueError(f"split {split.name!r} has no sample with every modality {mods}; "
                          "availability patterns are scored on those")
     names = resolve_metrics(task, list(metrics) if metrics else None)
-    y = _labels(split, task)[rows]
+    y = routed_labels(split, task)[rows]
     ids = split.ids.cpu().numpy()[rows] if split.ids is not None else rows
     out = AvailabilityResult(y=y, ids=ids, task=task, patterns=availability_patterns(mods))
     base = {"split": split.name, "head": "routed", "statistic": "availability", "group": GROUP,

@@ -61,13 +61,13 @@ from mindkit.evaluate.metrics.bootstrap import (
 from mindkit.evaluate.metrics.inputs import prepare, to_numpy
 from mindkit.evaluate.metrics.records import check_fields
 from mindkit.evaluate.predictions import (
-    _scored_rows,
     frame_groups,
     frame_heads,
     frame_modalities,
     frame_probs,
     frame_y,
     head_groups,
+    scored_rows,
 )
 
 _CALIBRATION_RESERVED = (
@@ -288,7 +288,7 @@ def calibration_records(frame, task: str, n_bins: int = 15, n_boot: int = 1000,
     for h in heads or frame_heads(frame):
         probs = frame_probs(frame, h)
         for g in head_groups(h, mods):
-            rows = _scored_rows(frame, h, g, groups)
+            rows = scored_rows(frame, h, g, groups)
             n = int(rows.sum())
             if n == 0:
                 continue
@@ -350,7 +350,7 @@ def per_label_table(frame, task: str, head: str, class_names: list[str] | None =
     group = default_group(head, mods) if group is None else group
     if group not in valid:
         raise ValueError(f"head {head!r} is scored on groups {valid}, not {group!r}")
-    rows = _scored_rows(frame, head, group, frame_groups(frame))
+    rows = scored_rows(frame, head, group, frame_groups(frame))
     y = frame_y(frame, task)[rows]
     probs = frame_probs(frame, head)[rows]
     n, n_labels = probs.shape

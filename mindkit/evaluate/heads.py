@@ -6,7 +6,7 @@ carry ``split`` = the evaluated split's name unless ``fields`` set it; ``boot_se
 bootstrap, so ``fields`` may carry the run's own ``seed``. Pass ``predictions_to=`` a path to
 keep the frame (Parquet).
 
-``device=`` (a device option, :func:`mindkit.train.device.resolve_device`) moves the model there
+``device=`` (a device option, :func:`mindkit.device.resolve_device`) moves the model there
 (in place) before it predicts; ``None`` scores it where it is. Either way the predictions are
 computed on the model's device and come back to the CPU before any metric is computed.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from mindkit.data.base import Split, validate_for_model
+from mindkit.device import move_model
 from mindkit.evaluate.metrics import compute_metrics, primary_metric
 from mindkit.evaluate.predictions import (
     records_from_predictions,
@@ -24,7 +25,6 @@ from mindkit.evaluate.predictions import (
     write_predictions,
 )
 from mindkit.models.predict import predict_student, predict_unimodal
-from mindkit.train.device import move_model
 
 
 def evaluate_student(student, split: Split, task: str, /, n_boot: int = 1000,

@@ -30,13 +30,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mindkit.atomic import atomic_path
 from mindkit.common import with_ext
 from mindkit.data.base import Split
+from mindkit.device import move_model
 from mindkit.evaluate.metrics import metric_records, paired_records
 from mindkit.models.predict import predict_student, predict_unimodal
 from mindkit.models.student import MM
 from mindkit.models.unimodal import to_probs
-from mindkit.train.device import move_model
+from mindkit.provenance import option_differences
 
 ROUTED = "routed"
 
@@ -150,7 +152,7 @@ def frame_groups(frame) -> dict[str, np.ndarray]:
                           for m in frame_modalities(frame)})
 
 
-def _scored_rows(frame, head: str, group: str, groups: dict) -> np.ndarray:
+def scored_rows(frame, head: str, group: str, groups: dict) -> np.ndarray:
     rows = groups[group]
     served = frame[f"served:{head}"].to_numpy(bool)
     if not served[rows].all():
@@ -169,7 +171,7 @@ def records_from_predictions(frame, task: str, *, n_boot: int = 1000, boot_seed:
     for h in heads or frame_heads(frame):
         probs = frame_probs(frame, h)
         for g in head_groups(h, mods):
-            rows = _scored_rows(frame, h, g, groups)
+            rows = scored_rows(frame, h, g, groups)
             recs += metric_records(task, y[rows], probs[rows], n_boot=n_boot,
                                    boot_seed=boot_seed, from_probs=True, head=h, group=g,
                                    **fields)
@@ -190,8 +192,6 @@ def compare_predictions(frame_a, frame_b, task: str, method_a: str, method_b: st
     fa = frame_a.attrs.get("provenance", {}).get("fingerprint")
     fb = frame_b.attrs.get("provenance", {}).get("fingerprint")
     if fa and fb and fa != fb:
-        from mindkit.provenance import option_differences
-
         diff = option_differences(frame_a.attrs["provenance"].get("options", {}),
                                   frame_b.attrs["provenance"].get("options", {}))
         raise ValueError(f"{method_a!r} and {method_b!r} were scored on different data (dataset "
@@ -206,8 +206,8 @@ def compare_predictions(frame_a, frame_b, task: str, method_a: str, method_b: st
     for h in heads or common:
         pa, pb = frame_probs(frame_a, h), frame_probs(frame_b, h)
         for g in head_groups(h, mods):
-            rows = _scored_rows(frame_a, h, g, groups)
-            _scored_rows(frame_b, h, g, groups)
+            rows = scored_rows(frame_a, h, g, groups)
+            scored_rows(frame_b, h, g, groups)
             recs += paired_records(task, y[rows], pa[rows], pb[rows], method_a=method_a,
                                    method_b=method_b, n_boot=n_boot, boot_seed=boot_seed,
                                    from_probs=True, head=h, group=g, **fields)
@@ -221,8 +221,6 @@ def write_predictions(frame, path: str | Path, provenance: dict | None = None) -
 
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from mindkit.atomic import atomic_path
 
     path = with_ext(path, ".parquet", (".parquet",))
     table = pa.Table.from_pandas(frame, preserve_index=False)

@@ -57,7 +57,7 @@ any timing and is never timed.
   blocks (:meth:`Measurement.merge`), so noise from other processes falls on every model alike.
 
 **Devices.** Each model runs where it is, or on ``device=`` (a device option,
-:func:`mindkit.train.device.resolve_device`: every model is moved there, in place); its batches
+:func:`mindkit.device.resolve_device`: every model is moved there, in place); its batches
 are moved to its device before anything is measured, and the row's ``device`` says where it ran.
 On CUDA (and MPS) each timed forward pass ends with a device synchronisation, so a latency is
 the time until the outputs exist, not the time to queue the kernels; ``threads`` then only
@@ -91,9 +91,9 @@ from torch.utils.flop_counter import FlopCounterMode, flop_registry, sdpa_flop_c
 from torch.utils.weak import WeakIdKeyDictionary
 
 from mindkit.data.base import Batch, Split
+from mindkit.device import module_device, move_model
 from mindkit.models.student import MultiHeadStudent, SingleHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble
-from mindkit.train.device import module_device, move_model
 
 if TYPE_CHECKING:
     import pandas as pd

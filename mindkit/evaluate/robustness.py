@@ -80,6 +80,7 @@ import torch
 from torch import Tensor
 
 from mindkit.data.base import Split, validate_for_model
+from mindkit.device import move_model
 from mindkit.evaluate.metrics import (
     bootstrap_distribution,
     compute_metrics,
@@ -87,7 +88,6 @@ from mindkit.evaluate.metrics import (
 )
 from mindkit.evaluate.metrics.bootstrap import percentiles
 from mindkit.models.predict import predict_student
-from mindkit.train.device import move_model
 
 DEFAULT_RATES = tuple(round(0.1 * i, 1) for i in range(11))
 DEFAULT_NOISE = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -131,7 +131,7 @@ def _check_levels(levels: Sequence[float], what: str, upper: float | None) -> li
     return vals
 
 
-def _presence(present: dict[str, Tensor | np.ndarray]) -> tuple[list[str], np.ndarray]:
+def routed_presence(present: dict[str, Tensor | np.ndarray]) -> tuple[list[str], np.ndarray]:
     mods = sorted(present)
     return mods, np.stack([np.asarray(present[m], dtype=bool) for m in mods], 1)
 
@@ -145,7 +145,7 @@ def missing_conditions(present: dict[str, Tensor | np.ndarray],
     ``drop_random`` at each rate (when ``random`` and there are at least two modalities), and
     ``keep`` for every non-empty subset of the modalities (when ``subsets``)."""
     rates = _check_levels(rates, "rates", 1.0)
-    mods, pres = _presence(present)
+    mods, pres = routed_presence(present)
     chosen = list(modalities) if modalities is not None else mods
     unknown = [m for m in chosen if m not in mods]
     if unknown:
@@ -229,7 +229,7 @@ class RoutedPredictions:
     def __init__(self, model, split: Split, task: str) -> None:
         split = split.to("cpu")
         self.model, self.split, self.task = model, split, task
-        self.mods, self.pres = _presence(split.present)
+        self.mods, self.pres = routed_presence(split.present)
         self.base = _routed(model, split, task)
         self._cache: dict[frozenset, np.ndarray] = {}
 
@@ -310,7 +310,7 @@ def _score_point(result: RobustnessResult, key: tuple, task: str, y: np.ndarray,
                                "boot_undefined": int(n_boot - ok.sum())})
 
 
-def _labels(split: Split, task: str) -> np.ndarray:
+def routed_labels(split: Split, task: str) -> np.ndarray:
     y = split.y.cpu().numpy()
     return y.astype(np.int64) if task == "multiclass" else y.reshape(len(split), -1)
 
@@ -337,8 +337,8 @@ def missingness_curves(models: dict, split: Split, task: str,
         move_model(model, device)
     metrics = resolve_metrics(task, list(metrics) if metrics else None)
     conds = missing_conditions(split.present, rates, drop_seed, modalities, random, subsets)
-    y = _labels(split, task)
-    _, pres = _presence(split.present)
+    y = routed_labels(split, task)
+    _, pres = routed_presence(split.present)
     result = RobustnessResult(ci_alpha=ci_alpha)
     base = {"split": split.name, "head": "routed", "statistic": "robustness_curve", **fields}
     for name, model in models.items():
@@ -424,8 +424,8 @@ def corruption_curves(models: dict, split: Split, task: str, train: Split,
     metrics = resolve_metrics(task, list(metrics) if metrics else None)
     chosen = list(modalities) if modalities is not None else [
         m for m in split.modalities if kinds[m] != "tokens"]
-    y = _labels(split, task)
-    _, pres = _presence(split.present)
+    y = routed_labels(split, task)
+    _, pres = routed_presence(split.present)
     result = RobustnessResult(ci_alpha=ci_alpha)
     base = {"split": split.name, "head": "routed", "statistic": "robustness_curve",
             "condition": "noise", **fields}

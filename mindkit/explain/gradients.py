@@ -31,11 +31,17 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients
 from torch import Tensor, nn
 
 from mindkit.data.base import Split, validate_for_model
-from mindkit.explain.modality import OUTPUTS, _scalar, _select_rows, _slice_target, resolve_targets
+from mindkit.device import module_device, move_model, place_split
+from mindkit.explain.modality import (
+    OUTPUTS,
+    resolve_targets,
+    scalar_output,
+    select_rows,
+    slice_target,
+)
 from mindkit.explain.results import InputAttribution
 from mindkit.models.student import MM
 from mindkit.models.unimodal import TeacherEnsemble, to_probs
-from mindkit.train.device import module_device, move_model, place_split
 
 TEACHERS = "teachers"
 
@@ -57,7 +63,7 @@ class HeadForward(nn.Module):
         present = b.present if self.head == MM else {  # a unimodal head reads its modality only
             m: torch.full_like(p, m == self.modality) for m, p in b.present.items()}
         out = self.student(inputs, present, b.lengths)
-        return _scalar(to_probs(out.logits[self.head], self.task), self.task, self.output)
+        return scalar_output(to_probs(out.logits[self.head], self.task), self.task, self.output)
 
 
 class EnsembleForward(nn.Module):
@@ -80,7 +86,7 @@ class EnsembleForward(nn.Module):
         probs = torch.stack([to_probs(self.ensemble.members[k](x, lens), self.task)
                              for k in self.members])
         mean = torch.einsum("m,mbc->bc", (w / w.sum()).to(probs.dtype), probs)
-        return _scalar(mean, self.task, self.output)
+        return scalar_output(mean, self.task, self.output)
 
 
 def _default_head(model: nn.Module, modality: str) -> str:
@@ -146,7 +152,7 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
         rows = r
     else:
         rows = eligible.nonzero().flatten()
-    rows = _select_rows(split, rows, max_samples, sample_seed)
+    rows = select_rows(split, rows, max_samples, sample_seed)
     if rows.numel() == 0:
         absent = [m for m in needed if not bool(split.present[m].any())]
         detail = f"no sample has {absent}" if absent else "no sample has them all together"
@@ -176,7 +182,7 @@ def input_attributions(model: nn.Module, split: Split, modality: str, task: str,
         x = work.inputs[modality][idx].to(dev)
         with torch.no_grad():
             full = probs_of(x, idx)
-        t = resolve_targets(_slice_target(target, start, n_b), full, work.y[idx], task)
+        t = resolve_targets(slice_target(target, start, n_b), full, work.y[idx], task)
         a_sum, d_sum = None, None
         for expl, w in zip(explainers, weights):
             if tokens:

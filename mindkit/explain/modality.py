@@ -32,7 +32,7 @@ multilabel), an int, or one index per sample. Multi-output models are thus wrapp
 scalar per sample (Captum's ``target``).
 
 **Devices.** The model is explained where it is, or on ``device=`` (a device option,
-:func:`mindkit.train.device.resolve_device`: it is moved there in place). The explained rows are
+:func:`mindkit.device.resolve_device`: it is moved there in place). The explained rows are
 moved to the model's device once (the whole split when it fits in its memory), and Captum's
 inputs, baselines, feature masks and targets are made there; the attributions come back to the
 CPU (every tensor of a :class:`ModalityAttribution` is a CPU tensor).
@@ -48,9 +48,9 @@ from captum.attr import FeatureAblation, ShapleyValues, ShapleyValueSampling
 from torch import Tensor, nn
 
 from mindkit.data.base import Split, validate_for_model
+from mindkit.device import module_device, move_model, place_split
 from mindkit.explain.results import ModalityAttribution
 from mindkit.models.teachers import probs_to_logits
-from mindkit.train.device import module_device, move_model, place_split
 
 BASELINES = ("absent", "zero")
 OUTPUTS = ("prob", "logit")
@@ -78,7 +78,7 @@ def _model_names(model: nn.Module) -> list[str]:
     return list(names)
 
 
-def _scalar(probs: Tensor, task: str, output: str) -> Tensor:
+def scalar_output(probs: Tensor, task: str, output: str) -> Tensor:
     return probs if output == "prob" else probs_to_logits(probs, task)
 
 
@@ -124,7 +124,7 @@ class PresenceForward(_SplitForward):
             probs[rows] = self._routed({m: b.inputs[m][rows] for m in self.names},
                                        {m: keep[m][rows] for m in self.names},
                                        {m: v[rows] for m, v in b.lengths.items()}).float()
-        return _scalar(probs, self.task, self.output)
+        return scalar_output(probs, self.task, self.output)
 
 
 class InputsForward(_SplitForward):
@@ -136,7 +136,7 @@ class InputsForward(_SplitForward):
         *xs, idx = args
         b = self._batch(idx)
         inputs = dict(zip(self.names, (x.to(b.y.device) for x in xs)))
-        return _scalar(self._routed(inputs, b.present, b.lengths).float(), self.task,
+        return scalar_output(self._routed(inputs, b.present, b.lengths).float(), self.task,
                        self.output)
 
 
@@ -166,7 +166,7 @@ def resolve_targets(target, probs: Tensor, y: Tensor, task: str) -> Tensor:
     return t.to(dev)
 
 
-def _select_rows(split: Split, rows, max_samples: int | None, seed: int) -> Tensor:
+def select_rows(split: Split, rows, max_samples: int | None, seed: int) -> Tensor:
     if rows is None:
         rows = torch.arange(len(split))
     rows = torch.as_tensor(rows, dtype=torch.long)
@@ -207,7 +207,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
     split = split.to("cpu")
     validate_for_model(split, model, task, "modality_attributions")
     model.eval()
-    rows = _select_rows(split, rows, max_samples, sample_seed)
+    rows = select_rows(split, rows, max_samples, sample_seed)
     pres = torch.stack([split.present[m][rows] for m in names], 1)
     if rows.numel() == 0:
         raise ValueError("no samples to explain")
@@ -240,7 +240,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
             out = model(b.inputs, b.present, b.lengths)
             probs, srv = model.route(out, task)
         probs = probs.float()
-        t = resolve_targets(_slice_target(target, start, n_b), probs, b.y, task)
+        t = resolve_targets(slice_target(target, start, n_b), probs, b.y, task)
         if baseline == "absent":
             x = pres_dev[start: start + n_b].float()
             with torch.no_grad():
@@ -262,7 +262,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
             attr = torch.stack([g.flatten(1)[:, 0] for g in got], 1)
             attr = attr * pres_dev[start: start + n_b].float()
         vals.append(attr.float().cpu())
-        full = _scalar(probs, task, output)
+        full = scalar_output(probs, task, output)
         fulls.append(full.gather(1, t[:, None]).squeeze(1).cpu())
         nones.append(none.gather(1, t[:, None]).squeeze(1).cpu())
         targets.append(t.cpu())
@@ -275,7 +275,7 @@ def modality_attributions(model: nn.Module, split: Split, task: str, *,
         method=algo.__name__, output=output, task=task)
 
 
-def _slice_target(target, start: int, n: int):
+def slice_target(target, start: int, n: int):
     """This batch's part of a per-sample ``target`` (a name or one index passes unchanged)."""
     if isinstance(target, str):
         return target

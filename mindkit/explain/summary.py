@@ -23,9 +23,9 @@ from scipy import stats
 from torch import nn
 
 from mindkit.data.base import Split, validate_for_model
+from mindkit.device import move_model, place_split
 from mindkit.explain.modality import PresenceForward
 from mindkit.explain.results import InputAttribution, ModalityAttribution
-from mindkit.train.device import move_model, place_split
 
 
 def _class_key(a: ModalityAttribution) -> np.ndarray:

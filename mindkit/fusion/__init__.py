@@ -5,87 +5,14 @@ Every fusion module has the signature ``fusion(feats, present) -> Tensor[B, out_
 and exposes ``out_dim``. Each module states how it treats an absent modality.
 """
 
-from __future__ import annotations
-
-import torch
-from torch import Tensor, nn
-
-from mindkit.registry import Registry
-
-FUSIONS: Registry[type[nn.Module]] = Registry("fusion")
-
-
-MISSING_MODES = ("error", "zero", "learned")
-
-
-@FUSIONS.register("joint")
-class JointConcat(nn.Module):
-    """Joint fusion: concatenate the features (sorted modality order), then a hidden layer.
-
-    Trained end to end with the encoders. An absent modality is handled by ``missing``:
-
-    - ``"error"`` (default): rows where a modality is absent raise, so the caller must route
-      those samples elsewhere (the multi-head student sends them to the unimodal heads);
-    - ``"zero"``: zeros replace the absent modality's features and the presence flags are
-      appended so the model can tell (the classic single-head baseline); ``zero_fill=True`` is
-      the older spelling of this;
-    - ``"learned"``: a learned per-modality vector replaces the absent modality's features
-      (it is trained only by rows where that modality is absent); presence flags are appended.
-
-    The absent rows' features are never read (``torch.where``), so garbage there changes
-    nothing and no gradient reaches them.
-    """
-
-    missing_modes = MISSING_MODES
-
-    def __init__(self, dims: dict[str, int], hidden: int = 64, dropout: float = 0.1,
-                 zero_fill: bool = False, missing: str | None = None) -> None:
-        super().__init__()
-        if missing is None:
-            missing = "zero" if zero_fill else "error"
-        elif zero_fill and missing != "zero":
-            raise ValueError(f"zero_fill=True contradicts missing={missing!r}; pass only one")
-        if missing not in MISSING_MODES:
-            raise ValueError(f"unknown missing rule {missing!r}; use one of {MISSING_MODES}")
-        self.names = sorted(dims)
-        self.dims = {m: dims[m] for m in self.names}
-        self.missing = missing
-        self.zero_fill = missing == "zero"  # kept for older callers
-        flags = missing != "error"
-        d_in = sum(dims.values()) + (len(dims) if flags else 0)
-        if missing == "learned":
-            self.missing_tokens = nn.ParameterDict(
-                {m: nn.Parameter(torch.randn(dims[m]) * 0.02) for m in self.names})
-        self.body = nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout))
-        self.out_dim = hidden
-
-    def forward(self, feats: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
-        parts = []
-        for m in self.names:
-            f, p = feats[m], present[m].to(torch.bool)
-            if self.missing == "error":
-                if not bool(p.all()):
-                    raise ValueError(
-                        f"{type(self).__name__} got samples without modality {m!r}; pass only "
-                        "complete samples, or build it with missing='zero' (zero_fill=True) or "
-                        "missing='learned'"
-                    )
-                parts.append(f)
-                continue
-            fill = (self.missing_tokens[m].to(f.dtype).expand_as(f) if self.missing == "learned"
-                    else f.new_zeros(()))
-            parts.append(torch.where(p.unsqueeze(-1), f, fill))
-        if self.missing != "error":
-            parts.append(torch.stack([present[m] for m in self.names], -1).to(parts[0].dtype))
-        return self.body(torch.cat(parts, dim=-1))
-
-
-def build_fusion(name: str, dims: dict[str, int], **kwargs) -> nn.Module:
-    return FUSIONS.get(name)(dims, **kwargs)
-
-
-from mindkit.fusion.bottleneck import BottleneckFusion  # noqa: E402  (registers bottleneck)
-from mindkit.fusion.modules import (  # noqa: E402  (registers early, late, attention)
+from mindkit.fusion.base import (
+    FUSIONS,
+    MISSING_MODES,
+    JointConcat,
+    build_fusion,
+)
+from mindkit.fusion.bottleneck import BottleneckFusion  # registers bottleneck
+from mindkit.fusion.modules import (  # registers early, late, attention
     AttentionFusion,
     EarlyConcat,
     FrozenEncoder,
@@ -101,6 +28,7 @@ __all__ = [
     "FrozenEncoder",
     "JointConcat",
     "LateFusion",
+    "MISSING_MODES",
     "build_fusion",
     "freeze_encoders",
 ]

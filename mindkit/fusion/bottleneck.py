@@ -50,8 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mindkit.fusion import FUSIONS
-from mindkit.fusion.modules import _presence
+from mindkit.fusion.base import FUSIONS, presence_matrix
 
 POOLINGS = ("weighted", "mean")
 ABSENT_RULES = ("exclude", "include")
@@ -150,7 +149,7 @@ class BottleneckFusion(nn.Module):
         if unknown:
             raise KeyError(f"bottleneck fusion needs the presence of {self.names}; missing "
                            f"{unknown}")
-        pres = _presence(present, self.names)
+        pres = presence_matrix(present, self.names)
         lacking = [m for j, m in enumerate(self.names) if bool(pres[:, j].any()) and
                    m not in tokens]
         if lacking:

@@ -14,18 +14,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from mindkit.fusion import FUSIONS, JointConcat
-
-
-def _presence(present: dict[str, Tensor], names: list[str]) -> Tensor:
-    """``bool[B, M]`` in ``names`` order; raises if a row has no modality at all."""
-    pres = torch.stack([present[m].to(torch.bool) for m in names], 1)
-    empty = ~pres.any(1)
-    if bool(empty.any()):
-        rows = empty.nonzero().flatten().tolist()[:10]
-        raise ValueError(f"rows {rows} have no modality present (of {names}); drop them before "
-                         "fusion, there is nothing to fuse")
-    return pres
+from mindkit.fusion.base import FUSIONS, JointConcat, presence_matrix
 
 
 def _check_missing(cls: type, missing: str | None) -> None:
@@ -187,7 +176,7 @@ class LateFusion(nn.Module):
 
     def modality_weights(self, present: dict[str, Tensor]) -> Tensor:
         """``[B, M]`` weights per row (sorted modality order), zero for absent modalities."""
-        pres = _presence(present, self.names)
+        pres = presence_matrix(present, self.names)
         if self.mode == "mean":
             w = pres.float()
             return w / w.sum(1, keepdim=True)
@@ -239,7 +228,7 @@ class AttentionFusion(nn.Module):
         self.out_dim = hidden
 
     def forward(self, feats: dict[str, Tensor], present: dict[str, Tensor]) -> Tensor:
-        pres = _presence(present, self.names)  # [B, M]
+        pres = presence_matrix(present, self.names)  # [B, M]
         b = pres.shape[0]
         tokens = []
         for i, m in enumerate(self.names):

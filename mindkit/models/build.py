@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from mindkit.device import resolve_device
+from mindkit.fusion.modules import FrozenEncoder
+from mindkit.models.mckd import MCKDStudent
 from mindkit.models.student import MultiHeadStudent, SingleHeadStudent
 from mindkit.models.unimodal import UnimodalNet, spec_from_dict
 
@@ -18,12 +21,10 @@ def model_config(model: nn.Module) -> dict:
 
 def build_model(config: dict, device=None) -> nn.Module:
     """A freshly initialised model of ``config`` (``model_config`` of a model, or a checkpoint's
-    ``"model"``), on device option ``device`` (:func:`mindkit.train.device.resolve_device`;
+    ``"model"``), on device option ``device`` (:func:`mindkit.device.resolve_device`;
     ``None``: the CPU)."""
     model = _build(config)
     if device is not None:
-        from mindkit.train.device import resolve_device
-
         model.to(resolve_device(device))
     return model
 
@@ -39,15 +40,11 @@ def _build(config: dict) -> nn.Module:
         frozen = kw.pop("frozen_encoders", [])
         model = (MultiHeadStudent if kind == "MultiHeadStudent" else SingleHeadStudent)(**kw)
         if frozen:  # early fusion: these encoders were frozen pre-trained teachers' encoders
-            from mindkit.fusion.modules import FrozenEncoder
-
             for m in frozen:
                 model.encoders[m] = FrozenEncoder(model.encoders[m])
             model.config["frozen_encoders"] = list(frozen)
         return model
     if kind == "MCKDStudent":
-        from mindkit.models.mckd import MCKDStudent
-
         kw["specs"] = {m: spec_from_dict(s) for m, s in kw["specs"].items()}
         return MCKDStudent(**kw)
     raise ValueError(f"unknown model type {kind!r} in config; known: UnimodalNet, "

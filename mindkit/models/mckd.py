@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, ModalitySpec
-from mindkit.models.student import MM, StudentOutput, _check_inputs, build_encoders
+from mindkit.models.student import MM, StudentOutput, build_encoders, check_inputs
 from mindkit.models.unimodal import spec_to_dict, to_probs
 
 SCALES = ("softmax", "relative")
@@ -100,7 +100,7 @@ class MCKDStudent(nn.Module):
         ``softmax(w)_m``, the reference's meta step) or ``"relative"`` (times ``M softmax(w)_m``,
         so equal importances leave the features as the head sees them in training)."""
         lengths = lengths or {}
-        _check_inputs(self, inputs, present)
+        check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
         dtype = self.mm_head.weight.dtype
         feats, pres = {}, {}

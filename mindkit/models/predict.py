@@ -3,7 +3,7 @@
 These live with the models (not in ``distill``) so that evaluation and distillation both use
 them without depending on each other.
 
-**Devices.** Inference runs where the model is (:func:`mindkit.train.device.module_device`): each
+**Devices.** Inference runs where the model is (:func:`mindkit.device.module_device`): each
 batch is gathered from the split (on its own device) and moved to the model's device, in large
 batches (:data:`BATCH_SIZE`) under ``torch.inference_mode()``. The outputs come back on the
 **split's** device: a CPU split (evaluation) gets CPU tensors whatever device scored it, and a
@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 from mindkit.data.base import Split, iterate_batches
+from mindkit.device import module_device
 from mindkit.models.student import StudentOutput
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet, to_probs
-from mindkit.train.device import module_device
 
 BATCH_SIZE = 1024
 """Samples per inference batch (a whole small split is one batch)."""

@@ -46,7 +46,7 @@ def _fusion_and_head(fusion: str, dims: dict[str, int], num_outputs: int, hidden
     return module, nn.Linear(module.out_dim, num_outputs)
 
 
-def _check_inputs(model: nn.Module, inputs: dict[str, Tensor], present: dict[str, Tensor]
+def check_inputs(model: nn.Module, inputs: dict[str, Tensor], present: dict[str, Tensor]
                   ) -> None:
     """Every modality of ``model`` is given, with the per-sample shape it was built for."""
     missing = [m for m in model.names if m not in inputs or m not in present]
@@ -119,7 +119,7 @@ class MultiHeadStudent(nn.Module):
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 lengths: dict[str, Tensor] | None = None) -> StudentOutput:
         lengths = lengths or {}
-        _check_inputs(self, inputs, present)
+        check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
         # a float reference for new tensors (the first input may hold token ids)
         dtype = self.heads[self.names[0]].weight.dtype
@@ -230,7 +230,7 @@ class SingleHeadStudent(nn.Module):
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 lengths: dict[str, Tensor] | None = None) -> StudentOutput:
         lengths = lengths or {}
-        _check_inputs(self, inputs, present)
+        check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
         feats, pres, toks = {}, {}, {}
         for m in self.names:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch
-from mindkit.models.student import StudentOutput, _check_inputs
+from mindkit.models.student import StudentOutput, check_inputs
 from mindkit.models.unimodal import TeacherEnsemble, to_probs
 
 _EPS = 1e-7
@@ -60,7 +60,7 @@ class TeacherLateFusion(nn.Module):
     def forward(self, inputs: dict[str, Tensor], present: dict[str, Tensor],
                 lengths: dict[str, Tensor] | None = None) -> StudentOutput:
         lengths = lengths or {}
-        _check_inputs(self, inputs, present)
+        check_inputs(self, inputs, present)
         b = next(iter(present.values())).shape[0]
         logits, masks = {}, {}
         for m in self.names:

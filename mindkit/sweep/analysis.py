@@ -28,8 +28,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mindkit.evaluate.aggregate import seed_aggregate
-from mindkit.evaluate.metrics import METRICS_BY_TASK, higher_is_better, primary_metric
-from mindkit.sweep.collect import param_cell
+from mindkit.evaluate.metrics import (
+    METRICS_BY_TASK,
+    higher_is_better,
+    paired_distribution,
+    pooled_paired_difference,
+    primary_metric,
+)
+from mindkit.evaluate.predictions import frame_groups, frame_probs, frame_y, read_predictions
+from mindkit.sweep import run_sweep
+from mindkit.sweep.collect import param_cell, run_folders
+from mindkit.sweep.runner import read_status
 
 DEFAULT_METHOD = "mind - no_kd"
 STATISTIC = "sweep_mean_paired_difference"
@@ -247,9 +256,6 @@ def _pooled(sweep_dir: Path, sel, row, by, metric, head, group, n_boot, task) ->
     """Pool the paired bootstraps of a setting's runs from their saved test predictions."""
     import numpy as np
 
-    from mindkit.evaluate.metrics import paired_distribution, pooled_paired_difference
-    from mindkit.evaluate.predictions import frame_groups, frame_probs, frame_y, read_predictions
-
     nan = {"pooled_diff": math.nan, "pooled_ci_low": math.nan, "pooled_ci_high": math.nan,
            "pooled_p_a_better": math.nan}
     m = np.ones(len(sel), bool)
@@ -335,8 +341,6 @@ def varied_factors(df, candidates: Sequence[str] | None = None,
     :func:`expand_json_column` turned into columns is replaced by the keys that vary."""
     ok = _ok_rows(df)
     if candidates is None and sweep_dir is not None:
-        from mindkit.sweep.collect import run_folders
-
         candidates = []
         for f in run_folders(sweep_dir):
             p = f / "params.json"
@@ -601,9 +605,6 @@ def plan_sweep(notebook: str, grid: dict[str, list], seeds: Sequence[int], *,
 
 def finished_runs(sweep_dir: str | Path) -> int:
     """How many runs under ``sweep_dir`` finished ok (0 when the folder does not exist)."""
-    from mindkit.sweep.collect import run_folders
-    from mindkit.sweep.runner import read_status
-
     if not Path(sweep_dir).is_dir():
         return 0
     return sum((read_status(f) or {}).get("status") == "ok" for f in run_folders(sweep_dir))
@@ -618,8 +619,6 @@ def ensure_sweep(sweep_dir: str | Path, notebook: str, grid: dict[str, list],
     resumed with :func:`mindkit.sweep.run_sweep` itself). Returns the
     :class:`mindkit.sweep.SweepSummary` of each call (empty when nothing ran); ``run_kwargs``
     go to ``run_sweep`` (``workers``, ``timeout``, ``progress`` ...)."""
-    from mindkit.sweep import run_sweep
-
     done = finished_runs(sweep_dir)
     if done:
         print(f"{sweep_dir} holds {done} finished run(s): analysing them as they are (the grid "

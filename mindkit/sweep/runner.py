@@ -59,6 +59,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from mindkit import __version__
 from mindkit.notebook import (
     NOTEBOOK_DIR,
     Parameter,
@@ -66,8 +67,8 @@ from mindkit.notebook import (
     check_parameters,
     parameter_specs,
 )
-from mindkit.sweep.grid import canonical, expand, params_key, run_name
 from mindkit.parallel import THREAD_ENV
+from mindkit.sweep.grid import canonical, expand, params_key, run_name
 
 STAGES_DIR = "_stages"
 TMP_DIR = ".tmp"
@@ -209,8 +210,6 @@ def _now() -> str:
 
 
 def _mindkit_version() -> str:
-    from mindkit import __version__
-
     return __version__
 
 

@@ -1,7 +1,7 @@
 """Training: one Trainer, seeding, checkpoints, live plots, and where it all runs (devices)."""
 
+from mindkit.device import DeviceError, module_device, move_model, resolve_device
 from mindkit.train.checkpoint import load_model, read_meta, save_model
-from mindkit.train.device import DeviceError, module_device, move_model, resolve_device
 from mindkit.train.method import LossFnMethod, Method, Supervised
 from mindkit.train.trainer import (
     Callback,

@@ -33,8 +33,9 @@ from torch import nn
 
 from mindkit.atomic import atomic_path, write_text
 from mindkit.common import with_ext
+from mindkit.device import resolve_device
 from mindkit.models.build import build_model, model_config
-from mindkit.provenance import StaleStateError
+from mindkit.provenance import StaleStateError, check_provenance
 
 WEIGHTS_EXT = ".safetensors"
 LEGACY_EXT = ".pt"
@@ -133,11 +134,9 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", datas
     (module docstring). With ``dataset``, also refuse a checkpoint made for other data
     (dataset, options, split, task, outputs, modality specs). ``fix`` is the rebuild command
     every refusal names. The model is returned in eval mode on ``map_location`` (a device or a
-    device option such as ``"auto"``, :func:`mindkit.train.device.resolve_device`); the weights
+    device option such as ``"auto"``, :func:`mindkit.device.resolve_device`); the weights
     are read and their hash checked on the CPU first, so a checkpoint loads on any device."""
     from safetensors.torch import load_file
-
-    from mindkit.train.device import resolve_device
 
     map_location = resolve_device(map_location)
     path = checkpoint_path(path)
@@ -165,8 +164,6 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu", datas
                 f"{side_hash}, the file holds {got}): one of them was copied in from another "
                 f"run. {_rebuild(fix)}")
     if dataset is not None:
-        from mindkit.provenance import check_provenance
-
         cfg = meta["model"]
         mods = [cfg["spec"]["name"]] if "spec" in cfg else sorted(cfg.get("specs", {}))
         check_provenance(meta.get("provenance", {}), dataset, f"checkpoint {path}", fix, mods)

@@ -43,6 +43,9 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, Split
+from mindkit.device import module_device
+from mindkit.train.gradmod import GradModulator
+from mindkit.train.losses import task_loss
 
 
 class Method(nn.Module):
@@ -59,9 +62,7 @@ class Method(nn.Module):
 
     def use_gradmod(self, config, seed: int = 0) -> "Method":
         """Modulate this method's gradients (OGM-GE or the pooled-bottleneck variant,
-        :mod:`mindkit.distill.gradmod`) after each ``backward()``; returns the method."""
-        from mindkit.distill.gradmod import GradModulator
-
+        :mod:`mindkit.train.gradmod`) after each ``backward()``; returns the method."""
         self.gradmod = GradModulator(config, self.student, self.task, seed)
         return self
 
@@ -85,8 +86,6 @@ class Method(nn.Module):
     @property
     def device(self) -> torch.device:
         """The device of the student's weights (where the method trains)."""
-        from mindkit.train.device import module_device
-
         return module_device(self.student)
 
     def _apply(self, fn, recurse: bool = True):
@@ -193,8 +192,6 @@ class Supervised(Method):
         return train.only_modalities(self.modalities) if self.modalities else train
 
     def forward_train(self, batch: Batch) -> dict[str, Tensor]:
-        from mindkit.distill.losses import task_loss
-
         return {"total": task_loss(self.task, self.student.forward_batch(batch), batch.y)}
 
 

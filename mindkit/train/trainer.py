@@ -8,7 +8,7 @@ back-propagate; every term is averaged over the batches that produced it into th
 model whose best epoch is its last is flagged (``History.still_improving``, a
 :class:`ConvergenceWarning`): it was still improving.
 
-**Device** (``TrainConfig.device``, :mod:`mindkit.train.device`). ``fit`` moves the method
+**Device** (``TrainConfig.device``, :mod:`mindkit.device`). ``fit`` moves the method
 (student, frozen teachers, training-only parameters) to the device once, before its optimizers
 are made, and leaves it there. The training split moves there once when it fits in device
 memory (``TrainConfig.max_split_bytes``); a larger one stays in CPU memory and each batch is
@@ -39,8 +39,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from mindkit.common import progress
 from mindkit.data.base import Batch, Split, iterate_batches, validate_for_model
-from mindkit.train.device import autocast, check_amp, parse_device, place_split, resolve_device
+from mindkit.device import autocast, check_amp, parse_device, place_split, resolve_device
+from mindkit.train.checkpoint import save_model
 from mindkit.train.method import LossFnMethod, Method
 
 
@@ -263,8 +265,6 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_fit_end(self, hist)
         if checkpoint is not None:
-            from mindkit.train.checkpoint import save_model
-
             save_model(model, checkpoint, extra={
                 **(meta or {}), "train": asdict(cfg), "trained_on": str(dev),
                 "best_epoch": hist.best_epoch,
@@ -357,6 +357,4 @@ def _cycle(split: Split, batch_size: int, gen: torch.Generator, device: torch.de
 
 def _progress(it, desc: str, enabled: bool):
     # a text bar on stdout, updated once per epoch (mindkit.common.progress)
-    from mindkit.common import progress
-
     return progress(it, desc, enabled)

@@ -8,12 +8,12 @@ from mindkit.evaluate.calibration import (
     reliability_table,
 )
 from mindkit.evaluate.predictions import (
-    _scored_rows,
     frame_groups,
     frame_heads,
     frame_modalities,
     frame_probs,
     frame_y,
+    scored_rows,
 )
 
 
@@ -61,7 +61,7 @@ def plot_reliability(frames: dict, task: str, heads: list[str] | None = None, n_
             mods = frame_modalities(frame)
             g = default_group(head, mods)
             group = group or g
-            rows = _scored_rows(frame, head, g, frame_groups(frame))
+            rows = scored_rows(frame, head, g, frame_groups(frame))
             if not rows.any():
                 continue
             y, probs = frame_y(frame, task)[rows], frame_probs(frame, head)[rows]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mindkit.viz.robustness import _color as _line_color
+from mindkit.viz.robustness import method_color as _line_color
 
 
-def _color(method: str, i: int) -> str:
+def method_color(method: str, i: int) -> str:
     """The notebooks' colours, with the teachers in grey (a box's median must stay visible)."""
     return "0.55" if method == "teachers" else _line_color(method, i)
 
@@ -24,7 +24,7 @@ def plot_modality_attributions(frames, title: str = ""):
     df = df[df["present"]]
     methods = list(dict.fromkeys(df["method"]))
     fig, ax = plt.subplots(figsize=(2.2 + 1.6 * df["modality"].nunique() * len(methods) / 2, 3.8))
-    palette = {m: _color(m, i) for i, m in enumerate(methods)}
+    palette = {m: method_color(m, i) for i, m in enumerate(methods)}
     sns.boxplot(df, x="modality", y="value", hue="method", hue_order=methods, palette=palette,
                 showmeans=True, fliersize=1.5, ax=ax,
                 meanprops={"marker": "D", "markerfacecolor": "w", "markeredgecolor": "k"})
@@ -123,7 +123,7 @@ def plot_map_agreement(frames, title: str = ""):
 
     df = pd.concat(frames) if isinstance(frames, (list, tuple)) else frames
     methods = list(dict.fromkeys(df["method"]))
-    palette = {m: _color(m, i) for i, m in enumerate(methods)}
+    palette = {m: method_color(m, i) for i, m in enumerate(methods)}
     fig, ax = plt.subplots(figsize=(2.5 + 1.5 * df["modality"].nunique(), 3.6))
     sns.boxplot(df, x="modality", y="rho", hue="method", hue_order=methods, palette=palette,
                 showmeans=True, fliersize=1.5, ax=ax,

@@ -23,7 +23,7 @@ def _curve_frame(records, x: str, by: list[str]):
 _OTHERS = ("C1", "C2", "C4", "C5", "C6", "C8", "C9")
 
 
-def _color(method: str, i: int) -> str:
+def method_color(method: str, i: int) -> str:
     """MIND red, no-KD blue, the teachers black, the others from the rest of the palette."""
     fixed = {"mind": "C3", "no_kd": "C0", "teachers": "k"}
     return fixed.get(method, _OTHERS[i % len(_OTHERS)])
@@ -55,7 +55,7 @@ def plot_robustness_curves(records, metric: str, condition: str | tuple = ("drop
             s = agg[(agg["target"] == t) & (agg["method"] == m)].sort_values("level")
             if s.empty:
                 continue
-            c = _color(m, i)
+            c = method_color(m, i)
             ax.plot(s["level"], s["mean"], marker="o", ms=3, color=c, label=m,
                     ls="--" if m == "teachers" else "-")
             ax.fill_between(s["level"], s["lo"], s["hi"], color=c, alpha=0.15, lw=0)
@@ -91,7 +91,7 @@ def plot_scarcity(records, metric: str, views: list[tuple[str, str]], title: str
         agg, several = _curve_frame(sub, "paired_share", ["method"])
         for i, m in enumerate(dict.fromkeys(agg["method"])):
             s = agg[agg["method"] == m].sort_values("paired_share")
-            c = _color(m, i)
+            c = method_color(m, i)
             ax.plot(s["paired_share"], s["mean"], marker="o", color=c, label=m)
             ax.fill_between(s["paired_share"], s["lo"], s["hi"], color=c, alpha=0.15, lw=0)
         ax.set_xscale("log")

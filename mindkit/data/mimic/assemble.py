@@ -13,14 +13,14 @@ import torch
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.mimic.discretizer import apply_normalizer
 from mindkit.data.mimic.layout import FAKE_MARKER, FINDINGS, META_FILE, PHENOTYPES, SPLITS
-from mindkit.data.mimic.plan import _Plan
+from mindkit.data.mimic.plan import Plan
 
 
 def _is_fake(*roots: Path | None) -> bool:
     return any(r is not None and (r / FAKE_MARKER).is_file() for r in roots)
 
 
-def _assemble(task, name, mode, plan: _Plan, x_ts, ts_len, imgs, norm, disc, image_size,
+def assemble_dataset(task, name, mode, plan: Plan, x_ts, ts_len, imgs, norm, disc, image_size,
               max_hours, ts_counts, ehr, cxr, added: dict | None = None,
               notes_root: Path | None = None) -> MultimodalDataset:
     has_img = plan.cxr_index >= 0

@@ -17,14 +17,20 @@ import numpy as np
 from mindkit.common import check_choice, check_number
 from mindkit.common import progress as progress_bar
 from mindkit.data.base import MultimodalDataset
-from mindkit.data.mimic.assemble import _assemble
-from mindkit.data.mimic.cache import _hash, _read_cache, _stat, _write_cache, default_cache_dir
+from mindkit.data.mimic.assemble import assemble_dataset
+from mindkit.data.mimic.cache import (
+    cache_hash,
+    default_cache_dir,
+    file_stat,
+    read_cache,
+    write_cache,
+)
 from mindkit.data.mimic.discretizer import (
     Discretizer,
-    _load_normalizer,
     default_discretizer,
     fit_normalizer,
     load_discretizer_config,
+    load_normalizer,
 )
 from mindkit.data.mimic.images import default_resize, load_cxr_image
 from mindkit.data.mimic.layout import (
@@ -50,16 +56,16 @@ from mindkit.data.mimic.layout import (
     TASK_NAMES,
     MimicDataWarning,
 )
-from mindkit.data.mimic.notes import _stay_notes, encode_tokens, fit_vocab, tokenize
-from mindkit.data.mimic.plan import _Plan, _plan_findings, _plan_stays
-from mindkit.data.mimic.tab import _check_tab_options, first_values, tab_features
+from mindkit.data.mimic.notes import encode_tokens, fit_vocab, stay_notes, tokenize
+from mindkit.data.mimic.plan import Plan, plan_findings, plan_stays
+from mindkit.data.mimic.tab import check_tab_options, first_values, tab_features
 from mindkit.data.mimic.tables import (
-    _notes_root,
-    _require,
-    _roots,
     notes_file,
     read_discharge_notes,
     read_stay_columns,
+    require_file,
+    resolve_notes_root,
+    table_roots,
 )
 from mindkit.data.registry import register_variant
 from mindkit.data.splits import check_seed
@@ -68,7 +74,7 @@ from mindkit.data.splits import check_seed
 # arrays (one step per stay or image: the bar is redrawn at most twice a second, on stderr, and
 # cleared when done)
 
-def _discretize_all(plan: _Plan, ehr_root: Path, disc: Discretizer, t_max: int,
+def _discretize_all(plan: Plan, ehr_root: Path, disc: Discretizer, t_max: int,
                     bad_values: str, progress: bool, label: str):
     n = len(plan.ts_files)
     lengths = np.array([disc.n_bins(e) for e in plan.ts_end], dtype=np.int64)
@@ -85,7 +91,7 @@ def _discretize_all(plan: _Plan, ehr_root: Path, disc: Discretizer, t_max: int,
     return x, np.minimum(lengths, t_max), totals
 
 
-def _load_images(plan: _Plan, cxr_root: Path, image_size: int, resize: int, progress: bool,
+def _load_images(plan: Plan, cxr_root: Path, image_size: int, resize: int, progress: bool,
                  label: str) -> np.ndarray:
     pos = [i for i, f in enumerate(plan.cxr_files) if f]
     out = np.zeros((len(pos), image_size, image_size), dtype=np.uint8)
@@ -128,7 +134,7 @@ _NOTES_FIX = ("the 'notes' modality links a stay to its discharge note by subjec
               "hadm_id, or drop 'notes' from modalities")
 
 
-def _read_extras(mods, plan: _Plan, ehr: Path, notes: Path | None, tab_cols: list[str],
+def _read_extras(mods, plan: Plan, ehr: Path, notes: Path | None, tab_cols: list[str],
                  progress: bool, name: str) -> dict:
     """What ``tab`` and ``notes`` read from files (cached with the entry): the stay-table
     values of ``tab_cols`` per sample, and the HPI text and note id per sample."""
@@ -152,13 +158,13 @@ def _read_extras(mods, plan: _Plan, ehr: Path, notes: Path | None, tab_cols: lis
                               "hadm_id": r["hadm_id"].where(ok, -1).astype(np.int64)})
         notes_df, read_counts = read_discharge_notes(
             notes, set(stays.loc[ok.to_numpy(), "hadm_id"]), progress, name)
-        texts, note_ids, counts = _stay_notes(stays, notes_df)
+        texts, note_ids, counts = stay_notes(stays, notes_df)
         out["notes"] = {"hpi": texts, "note_ids": note_ids, "counts": {**read_counts, **counts},
                         "file": str(notes_file(notes))}
     return out
 
 
-def _tab_modality(extras: dict, plan: _Plan, x_ts, ts_len, disc: Discretizer,
+def _tab_modality(extras: dict, plan: Plan, x_ts, ts_len, disc: Discretizer,
                   tab_cols: list[str], tab_chans: list[str], standardize: bool) -> dict:
     present = np.asarray(extras["tab"]["present"], dtype=bool)
     first = first_values(x_ts, ts_len, disc, tab_chans)  # before the series are standardised
@@ -174,7 +180,7 @@ def _tab_modality(extras: dict, plan: _Plan, x_ts, ts_len, disc: Discretizer,
     return {"x": x, "present": present, "names": names, "prep": prep}
 
 
-def _notes_modality(extras: dict, plan: _Plan, max_tokens: int, min_count: int,
+def _notes_modality(extras: dict, plan: Plan, max_tokens: int, min_count: int,
                     max_vocab: int | None) -> dict:
     info = extras["notes"]
     toks = [tokenize(t) if t else [] for t in info["hpi"]]
@@ -283,21 +289,21 @@ def build_mimic(
         if notes_max_vocab is not None:
             notes_max_vocab = check_number("notes_max_vocab", notes_max_vocab, 1, integer=True,
                                            hint="or None for no limit")
-    ehr, cxr = _roots(ehr_root, cxr_root, need_ehr=task != "findings", need_cxr=True)
+    ehr, cxr = table_roots(ehr_root, cxr_root, need_ehr=task != "findings", need_cxr=True)
     disc = Discretizer(load_discretizer_config(discretizer_config)) if discretizer_config \
         else default_discretizer()
     tab_cols = tab_chans = None
     if "tab" in mods:
-        tab_cols, tab_chans = _check_tab_options(
+        tab_cols, tab_chans = check_tab_options(
             TAB_COLUMNS if tab_columns is None else tab_columns, tab_channels, disc)
     notes = None
     if "notes" in mods:
-        notes = _notes_root(notes_root)
+        notes = resolve_notes_root(notes_root)
     uses_ts = task != "findings" and mode != "image"
     if normalizer is not None and not (uses_ts and standardize):
         raise ValueError("normalizer is given but nothing is standardised (standardize=False, "
                          "or no time series in this dataset / mode)")
-    user_norm = _load_normalizer(normalizer)
+    user_norm = load_normalizer(normalizer)
 
     # ---- cache key: configuration + every table read (path, size, mtime)
     tables: list[Path] = [cxr / META_FILE, cxr / SPLIT_FILE]
@@ -314,16 +320,16 @@ def build_mimic(
     if task != "findings" and not (ehr / TASK_DIRS[task]).is_dir():
         raise FileNotFoundError(f"task folder {ehr / TASK_DIRS[task]} does not exist; expected "
                                 f"layout:\n{EHR_LAYOUT}")
-    table_stats = [_stat(_require(p, "file", lay[p])) for p in tables]
+    table_stats = [file_stat(require_file(p, "file", lay[p])) for p in tables]
     if notes is not None:
-        table_stats.append(_stat(notes_file(notes)))
+        table_stats.append(file_stat(notes_file(notes)))
     config = dict(
         version=CACHE_VERSION, task=task, mode=mode, image_size=image_size, resize=resize,
         max_hours=max_hours, views=views, leakage=leakage, missing_images=missing_images,
         bad_values=bad_values, uncertain=uncertain, max_samples=max_samples,
         seed=seed if max_samples is not None else None,
         ehr_root=str(ehr) if ehr else None, cxr_root=str(cxr),
-        discretizer=_hash(disc.config) if uses_ts else None,
+        discretizer=cache_hash(disc.config) if uses_ts else None,
     )
     if extra:  # only then: the keys of entries without tab / notes stay as they were
         config["modalities"] = mods
@@ -331,7 +337,7 @@ def build_mimic(
             config["tab_columns"] = tab_cols
         if "notes" in mods:
             config["notes_root"] = str(notes)
-    key = _hash({"config": config, "tables": table_stats})
+    key = cache_hash({"config": config, "tables": table_stats})
     cache_root = (Path(cache_dir).expanduser() if cache_dir is not None
                   else default_cache_dir()) / "mimic"
     entry = cache_root / f"{name}-{key}"
@@ -340,16 +346,16 @@ def build_mimic(
     plan = x_ts = ts_len = imgs = stored_norm = None
     ts_counts: dict[str, int] = {}
     extras: dict = {}
-    cached = _read_cache(entry, ehr, cxr, n_labels, uses_ts, bool(extra)) if use_cache else None
+    cached = read_cache(entry, ehr, cxr, n_labels, uses_ts, bool(extra)) if use_cache else None
     hit = cached is not None
     if hit:
         plan, x_ts, ts_len, imgs, ts_counts, stored_norm, extras = cached
     else:
         if task == "findings":
-            plan = _plan_findings(ehr, cxr, views, leakage, missing_images, uncertain,
+            plan = plan_findings(ehr, cxr, views, leakage, missing_images, uncertain,
                                   max_samples, seed)
         else:
-            plan = _plan_stays(task, ehr, cxr, mode, views, leakage, missing_images,
+            plan = plan_stays(task, ehr, cxr, mode, views, leakage, missing_images,
                                max_samples, seed, max_hours)
         if uses_ts:
             t_max = max_hours if max_hours is not None else (
@@ -376,7 +382,7 @@ def build_mimic(
                         source="fitted on the train split")
 
     if not hit and use_cache:
-        _write_cache(entry, plan, ehr, cxr, x_ts, ts_len, imgs, ts_counts,
+        write_cache(entry, plan, ehr, cxr, x_ts, ts_len, imgs, ts_counts,
                      norm if norm is not None and user_norm is None else None, config,
                      extras if extra else None)
 
@@ -389,7 +395,7 @@ def build_mimic(
         added["notes"] = _notes_modality(extras, plan, notes_max_tokens, notes_min_count,
                                          notes_max_vocab)
 
-    ds = _assemble(task, name, mode, plan, x_ts, ts_len, imgs, norm, disc, image_size,
+    ds = assemble_dataset(task, name, mode, plan, x_ts, ts_len, imgs, norm, disc, image_size,
                    max_hours, ts_counts, ehr, cxr, added, notes)
     ds.options = dict(
         ehr_root=str(ehr) if ehr else None, cxr_root=str(cxr), mode=mode,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mindkit.data.mimic.layout import ENV_CACHE
-from mindkit.data.mimic.plan import _Plan
+from mindkit.data.mimic.plan import Plan
 
 
 def default_cache_dir() -> Path:
@@ -31,12 +31,12 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "mindkit"
 
 
-def _stat(path: Path) -> list:
+def file_stat(path: Path) -> list:
     st = path.stat()
     return [str(path), int(st.st_size), int(st.st_mtime_ns)]
 
 
-def _hash(obj) -> str:
+def cache_hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
@@ -61,7 +61,7 @@ def _stats_match(root: Path | None, rel: list[str], stats: list) -> bool:
     return True
 
 
-def _read_cache(entry: Path, ehr: Path | None, cxr: Path, n_labels: int, uses_ts: bool,
+def read_cache(entry: Path, ehr: Path | None, cxr: Path, n_labels: int, uses_ts: bool,
                 extras: bool = False):
     """The cached ``(plan, x_ts, ts_len, imgs, ts_counts, normalizer, extras)`` of ``entry``,
     or None when there is no entry, a time-series or image file it used has changed since, or
@@ -71,7 +71,7 @@ def _read_cache(entry: Path, ehr: Path | None, cxr: Path, n_labels: int, uses_ts
     if extras and not (entry / "extras.json").is_file():
         return None
     man = json.loads((entry / "manifest.json").read_text())
-    cand = _Plan.from_json(man["plan"], n_labels)
+    cand = Plan.from_json(man["plan"], n_labels)
     ok = _stats_match(ehr, [f for f in cand.ts_files], man["ts_file_stats"]) and \
         _stats_match(cxr, [f for f in cand.cxr_files if f], man["cxr_file_stats"])
     if not ok:
@@ -85,7 +85,7 @@ def _read_cache(entry: Path, ehr: Path | None, cxr: Path, n_labels: int, uses_ts
     return cand, x_ts, ts_len, imgs, man["ts_counts"], man.get("normalizer"), more
 
 
-def _write_cache(entry: Path, plan: _Plan, ehr, cxr, x_ts, ts_len, imgs, ts_counts, norm,
+def write_cache(entry: Path, plan: Plan, ehr, cxr, x_ts, ts_len, imgs, ts_counts, norm,
                  config, extras: dict | None = None) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=entry.name + ".tmp-", dir=entry.parent))

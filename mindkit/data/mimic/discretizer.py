@@ -334,7 +334,7 @@ def save_normalizer(dataset_or_stats, path: str | os.PathLike) -> Path:
     return path
 
 
-def _load_normalizer(normalizer) -> dict | None:
+def load_normalizer(normalizer) -> dict | None:
     if normalizer is None:
         return None
     if isinstance(normalizer, dict):

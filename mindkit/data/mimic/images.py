@@ -87,7 +87,7 @@ def augment_cxr(
     return out
 
 
-class _ImageFinder:
+class ImageFinder:
     """Locates ``<dicom_id>.jpg`` below the CXR root: common places first, then a full walk."""
 
     def __init__(self, root: Path) -> None:

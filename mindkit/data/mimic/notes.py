@@ -97,7 +97,7 @@ def encode_tokens(token_lists: Sequence[Sequence[str]], vocab: Sequence[str],
     return out, lengths
 
 
-def _stay_notes(stays: "pd.DataFrame", notes: "pd.DataFrame") -> tuple[list[str], list[str],
+def stay_notes(stays: "pd.DataFrame", notes: "pd.DataFrame") -> tuple[list[str], list[str],
                                                                         dict[str, int]]:
     """Per stay (rows of ``stays``: ``subject_id``, ``hadm_id``, -1 where unknown): the HPI of
     its admission's discharge note (``""`` if none) and that note's ``note_id`` (``""``).

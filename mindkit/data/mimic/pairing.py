@@ -45,7 +45,7 @@ def check_image_leakage(train_images: "pd.DataFrame", eval_subjects: Iterable[in
     return train_images[train_images["subject_id"].isin(ev)]
 
 
-def _leak_error(bad: "pd.DataFrame", what: str) -> ValueError:
+def leak_error(bad: "pd.DataFrame", what: str) -> ValueError:
     subj = sorted(set(int(s) for s in bad["subject_id"]))
     ex = ", ".join(f"{r.dicom_id} (subject {r.subject_id}, {r.source})"
                    for r in bad.head(3).itertuples())

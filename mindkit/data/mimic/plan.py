@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mindkit.common import rng_stream
-from mindkit.data.mimic.images import _ImageFinder
+from mindkit.data.mimic.images import ImageFinder
 from mindkit.data.mimic.layout import (
     CXR_LAYOUT,
     EHR_LAYOUT,
@@ -24,7 +24,7 @@ from mindkit.data.mimic.layout import (
     TASK_DIRS,
     TASK_NAMES,
 )
-from mindkit.data.mimic.pairing import _leak_error, check_image_leakage, pair_images
+from mindkit.data.mimic.pairing import check_image_leakage, leak_error, pair_images
 from mindkit.data.mimic.tables import (
     read_all_stays,
     read_chexpert,
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @dataclass
-class _Plan:
+class Plan:
     split: np.ndarray  # int8 per sample: 0 train, 1 val, 2 test
     ids: np.ndarray  # int64: stay_id or image index
     y: np.ndarray  # float32 [N, C]
@@ -59,7 +59,7 @@ class _Plan:
         }
 
     @classmethod
-    def from_json(cls, d: dict, n_labels: int) -> "_Plan":
+    def from_json(cls, d: dict, n_labels: int) -> "Plan":
         return cls(
             split=np.asarray(d["split"], dtype=np.int8),
             ids=np.asarray(d["ids"], dtype=np.int64),
@@ -97,7 +97,7 @@ def _group_by_split(table: "pd.DataFrame", max_samples: int | None, seed: int,
     return table.iloc[keep], split_codes[keep]
 
 
-def _locate(finder: _ImageFinder, cxr_root: Path, cand: "pd.DataFrame") -> list[str]:
+def _locate(finder: ImageFinder, cxr_root: Path, cand: "pd.DataFrame") -> list[str]:
     out = []
     for r in cand.itertuples():
         p = finder.find(r.dicom_id, r.subject_id, r.study_id)
@@ -114,9 +114,9 @@ def _missing_image_error(cand_row, cxr_root: Path) -> FileNotFoundError:
     )
 
 
-def _plan_stays(task: str, ehr_root: Path, cxr_root: Path, mode: str, views, leakage: str,
+def plan_stays(task: str, ehr_root: Path, cxr_root: Path, mode: str, views, leakage: str,
                 missing_images: str, max_samples: int | None, seed: int,
-                max_hours: int | None) -> _Plan:
+                max_hours: int | None) -> Plan:
     import pandas as pd
 
     dropped: dict[str, int] = {}
@@ -159,7 +159,7 @@ def _plan_stays(task: str, ehr_root: Path, cxr_root: Path, mode: str, views, lea
     cand = pair_images(lst[~no_row][["stay_id", "subject_id", "intime", "outtime"]], meta,
                        window, views)
     eligible = cand.groupby("stay_id").size()
-    finder = _ImageFinder(cxr_root)
+    finder = ImageFinder(cxr_root)
     if missing_images == "raise":
         cand = cand[cand["rank"] == 0]
         files = _locate(finder, cxr_root, cand)
@@ -192,7 +192,7 @@ def _plan_stays(task: str, ehr_root: Path, cxr_root: Path, mode: str, views, lea
     dropped["val_test_stays_image_removed_for_leakage"] = 0
     if len(bad):
         if leakage == "raise":
-            raise _leak_error(bad, TASK_NAMES[task])
+            raise leak_error(bad, TASK_NAMES[task])
         leaky = set(int(s) for s in bad["subject_id"])
         drop = chosen["subject_id"].isin(leaky)
         dropped["val_test_stays_image_removed_for_leakage"] = int(drop.sum())
@@ -219,7 +219,7 @@ def _plan_stays(task: str, ehr_root: Path, cxr_root: Path, mode: str, views, lea
         "window": "[intime, intime + 48 h]" if task == "ihm" else "[intime, outtime]",
         "views": list(views) if views is not None else "all",
     }
-    return _Plan(
+    return Plan(
         split=split_codes,
         ids=lst["stay_id"].to_numpy(np.int64),
         y=lst[labels].to_numpy(np.float32).reshape(len(lst), len(labels)),
@@ -260,9 +260,9 @@ def _ehr_eval_subjects(ehr_root: Path | None) -> tuple[set[int], list[str]]:
     return subjects, used
 
 
-def _plan_findings(ehr_root: Path | None, cxr_root: Path, views, leakage: str,
+def plan_findings(ehr_root: Path | None, cxr_root: Path, views, leakage: str,
                    missing_images: str, uncertain: str, max_samples: int | None,
-                   seed: int) -> _Plan:
+                   seed: int) -> Plan:
     dropped: dict[str, int] = {}
     meta = read_cxr_metadata(cxr_root)
     split_file = read_cxr_split(cxr_root)
@@ -289,13 +289,13 @@ def _plan_findings(ehr_root: Path | None, cxr_root: Path, views, leakage: str,
     dropped["train_images_removed_for_leakage"] = 0
     if len(bad):
         if leakage == "raise":
-            raise _leak_error(bad, "mimic_cxr_findings")
+            raise leak_error(bad, "mimic_cxr_findings")
         dropped["train_images_removed_for_leakage"] = int(len(bad))
         m = m[~m["dicom_id"].isin(set(bad["dicom_id"]))]
 
     m, split_codes = _group_by_split(m, max_samples, seed, dropped)
 
-    finder = _ImageFinder(cxr_root)
+    finder = ImageFinder(cxr_root)
     files = _locate(finder, cxr_root, m)
     missing = np.array([f == "" for f in files], dtype=bool)
     if missing.any() and missing_images == "raise":
@@ -314,7 +314,7 @@ def _plan_findings(ehr_root: Path | None, cxr_root: Path, views, leakage: str,
         info["leakage_note"] = ("no ehr_root: images were checked against the image split "
                                 "file only, not against the time-series val/test patients")
     n = len(m)
-    return _Plan(
+    return Plan(
         split=split_codes,
         ids=m["index"].to_numpy(np.int64),
         y=m[FINDINGS].to_numpy(np.float32).reshape(n, len(FINDINGS)),

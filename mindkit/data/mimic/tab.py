@@ -12,7 +12,7 @@ from mindkit.data.mimic.layout import ID_COLUMNS, LEAKY_STAY_COLUMNS, TAB_WINDOW
 OTHER = "(missing or unseen)"
 
 
-def _check_tab_options(columns, channels, disc: Discretizer) -> tuple[list[str], list[str]]:
+def check_tab_options(columns, channels, disc: Discretizer) -> tuple[list[str], list[str]]:
     """``tab_columns`` / ``tab_channels`` as lists (a comma-separated string is split), checked:
     no identifier or outcome column, only continuous channels of the discretiser."""
     def as_list(v):

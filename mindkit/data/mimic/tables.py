@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mindkit.common import progress as progress_bar
 from mindkit.data.mimic.layout import (
     CHEXPERT_FILE,
     CXR_LAYOUT,
@@ -35,7 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 
-def _roots(ehr_root, cxr_root, need_ehr: bool, need_cxr: bool) -> tuple[Path | None, Path | None]:
+def table_roots(ehr_root, cxr_root, need_ehr: bool, need_cxr: bool
+                ) -> tuple[Path | None, Path | None]:
     def one(value, env, what, layout, needed):
         value = value if value is not None else os.environ.get(env)
         if value is None or str(value) == "":
@@ -55,7 +57,7 @@ def _roots(ehr_root, cxr_root, need_ehr: bool, need_cxr: bool) -> tuple[Path | N
             one(cxr_root, ENV_CXR, "MIMIC-CXR", CXR_LAYOUT, need_cxr))
 
 
-def _notes_root(notes_root) -> Path:
+def resolve_notes_root(notes_root) -> Path:
     """The MIMIC-IV-Note root: ``notes_root`` or ``$MINDKIT_MIMIC_NOTE``, an existing folder."""
     value = notes_root if notes_root is not None else os.environ.get(ENV_NOTE)
     if value is None or str(value) == "":
@@ -86,7 +88,7 @@ def notes_file(notes_root: Path) -> Path:
     )
 
 
-def _require(path: Path, what: str, layout: str) -> Path:
+def require_file(path: Path, what: str, layout: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist; expected layout:\n{layout}")
     return path
@@ -149,7 +151,7 @@ def read_listfiles(ehr_root: Path, task: str) -> "pd.DataFrame":
     cols = ["stay", "period_length", "stay_id", *labels]
     frames = []
     for split in SPLITS:
-        path = _require(tdir / f"{split}_listfile.csv", "listfile", EHR_LAYOUT)
+        path = require_file(tdir / f"{split}_listfile.csv", "listfile", EHR_LAYOUT)
         df = _read_table(path, cols, EHR_LAYOUT, dtype={"stay": str}, keep_default_na=False)
         df = df[cols].copy()
         df["stay"] = df["stay"].astype(str).str.strip()
@@ -190,7 +192,7 @@ def read_listfiles(ehr_root: Path, task: str) -> "pd.DataFrame":
 
 
 def read_all_stays(ehr_root: Path) -> "pd.DataFrame":
-    path = _require(ehr_root / "root" / "all_stays.csv", "stay table", EHR_LAYOUT)
+    path = require_file(ehr_root / "root" / "all_stays.csv", "stay table", EHR_LAYOUT)
     df = _read_table(path, STAYS_COLUMNS, EHR_LAYOUT)
     out = df[STAYS_COLUMNS].copy()
     out["subject_id"] = _int_column(df, "subject_id", path)
@@ -204,7 +206,7 @@ def read_cxr_metadata(cxr_root: Path) -> "pd.DataFrame":
     """Image metadata with ``index`` (row, 0-based) and ``when`` (study date-time)."""
     import pandas as pd
 
-    path = _require(cxr_root / META_FILE, "image metadata", CXR_LAYOUT)
+    path = require_file(cxr_root / META_FILE, "image metadata", CXR_LAYOUT)
     df = _read_table(path, META_COLUMNS, CXR_LAYOUT,
                      dtype={"dicom_id": str, "ViewPosition": str, "StudyDate": str,
                             "StudyTime": str})
@@ -238,7 +240,7 @@ def read_cxr_metadata(cxr_root: Path) -> "pd.DataFrame":
 
 
 def read_cxr_split(cxr_root: Path) -> "pd.DataFrame":
-    path = _require(cxr_root / SPLIT_FILE, "image split file", CXR_LAYOUT)
+    path = require_file(cxr_root / SPLIT_FILE, "image split file", CXR_LAYOUT)
     cols = ["dicom_id", "study_id", "subject_id", "split"]
     df = _read_table(path, cols, CXR_LAYOUT, dtype={"dicom_id": str, "split": str})
     out = df[cols].copy()
@@ -263,7 +265,7 @@ def read_chexpert(cxr_root: Path, uncertain: str = "zero") -> "pd.DataFrame":
     """CheXpert labels per study: 1 -> 1; 0 and empty -> 0; -1 (uncertain) -> ``uncertain``."""
     import pandas as pd
 
-    path = _require(cxr_root / CHEXPERT_FILE, "CheXpert label file", CXR_LAYOUT)
+    path = require_file(cxr_root / CHEXPERT_FILE, "CheXpert label file", CXR_LAYOUT)
     df = _read_table(path, ["subject_id", "study_id", *FINDINGS], CXR_LAYOUT)
     out = pd.DataFrame({"subject_id": _int_column(df, "subject_id", path),
                         "study_id": _int_column(df, "study_id", path)})
@@ -283,7 +285,7 @@ def read_stay_columns(ehr_root: Path, columns: list[str], fix: str) -> "pd.DataF
     """``stay_id`` (int) and ``columns`` (text, ``""`` where empty) of ``root/all_stays.csv``,
     one row per stay (the first row of a repeated stay). A missing column raises an error
     naming it, the file, the columns found and ``fix`` (what the caller can do about it)."""
-    path = _require(ehr_root / "root" / "all_stays.csv", "stay table", EHR_LAYOUT)
+    path = require_file(ehr_root / "root" / "all_stays.csv", "stay table", EHR_LAYOUT)
     df = _read_table(path, ["stay_id"], EHR_LAYOUT, dtype=str)
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -305,8 +307,6 @@ def read_discharge_notes(notes_root: Path, hadm_ids, progress: bool = False,
     import sys
 
     import pandas as pd
-
-    from mindkit.common import progress as progress_bar
 
     path = notes_file(notes_root)
     try:

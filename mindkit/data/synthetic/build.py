@@ -20,19 +20,12 @@ from mindkit.data.mimic import (
 )
 from mindkit.data.registry import register_variant
 from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
-from mindkit.data.synthetic.demo import DEMO_CONTINUOUS, DEMO_FEATURES, _make_demo, _standardise
-from mindkit.data.synthetic.images import _make_cxr
-from mindkit.data.synthetic.measure import MEASURED
-from mindkit.data.synthetic.notes import NOTE_VOCAB, NOTES_MAX_LEN, _make_notes
-from mindkit.data.synthetic.timeseries import _discretise, _simulate_ts
+from mindkit.data.synthetic.demo import DEMO_CONTINUOUS, DEMO_FEATURES, make_demo, standardise
+from mindkit.data.synthetic.images import make_cxr
+from mindkit.data.synthetic.measured import MEASURED
+from mindkit.data.synthetic.notes import NOTE_VOCAB, NOTES_MAX_LEN, make_notes
+from mindkit.data.synthetic.timeseries import discretise, simulate_ts
 from mindkit.data.synthetic.world import (
-    _S_CXR,
-    _S_DEMO,
-    _S_LABEL,
-    _S_NOTES,
-    _S_PRESENCE,
-    _S_SPLIT,
-    _S_TS,
     FACTOR_GROUPS,
     FACTORS,
     IHM_WEIGHTS,
@@ -41,13 +34,20 @@ from mindkit.data.synthetic.world import (
     N_FEATURES,
     PHENO_INTERCEPTS,
     PHENO_WEIGHTS,
+    S_CXR,
+    S_DEMO,
+    S_LABEL,
+    S_NOTES,
+    S_PRESENCE,
+    S_SPLIT,
+    S_TS,
     SPLITS,
     STREAMS,
     T_STEPS,
     WORLD_SEED,
-    _factors,
-    _intercept,
-    _sigmoid,
+    draw_factors,
+    intercept,
+    sigmoid,
 )
 
 MAX_SCALE = 10.0
@@ -117,21 +117,21 @@ def build_synthetic(
     fr = split_fractions(val_fraction, test_fraction)
     seed = check_seed(seed)
 
-    z = _factors(seed, n)
-    label_rng = rng_stream(seed, STREAMS, _S_LABEL)
+    z = draw_factors(seed, n)
+    label_rng = rng_stream(seed, STREAMS, S_LABEL)
     if task == "binary":
         p = check_number("prevalence", prevalence, 0.0, 1.0, low_open=True, high_open=True)
-        logit = _intercept(IHM_WEIGHTS, p) + z @ IHM_WEIGHTS
-        y = (label_rng.random(n) < _sigmoid(logit)).astype(np.float32)[:, None]
+        logit = intercept(IHM_WEIGHTS, p) + z @ IHM_WEIGHTS
+        y = (label_rng.random(n) < sigmoid(logit)).astype(np.float32)[:, None]
         class_names = ["mortality"]
     else:
         logit = PHENO_INTERCEPTS[None] + z @ PHENO_WEIGHTS.T
-        y = (label_rng.random(logit.shape) < _sigmoid(logit)).astype(np.float32)
+        y = (label_rng.random(logit.shape) < sigmoid(logit)).astype(np.float32)
         class_names = list(PHENOTYPES)
 
     # presence pattern: 0 every modality, k >= 1 modality mods[k - 1] alone (exact counts)
     pattern = np.zeros(n, dtype=np.int64)
-    perm = rng_stream(seed, STREAMS, _S_PRESENCE).permutation(n)
+    perm = rng_stream(seed, STREAMS, S_PRESENCE).permutation(n)
     start = 0
     for k, m in enumerate(mods, start=1):
         cnt = int(round(unpaired[m] * n))
@@ -139,16 +139,16 @@ def build_synthetic(
         start += cnt
     present = {m: (pattern == 0) | (pattern == k) for k, m in enumerate(mods, start=1)}
     strata = pattern * 2 + (y[:, 0] > 0) if task == "binary" else pattern
-    split_of = stratified_split_index(strata, fr, rng_stream(seed, STREAMS, _S_SPLIT))
+    split_of = stratified_split_index(strata, fr, rng_stream(seed, STREAMS, S_SPLIT))
     train = split_of == 0
 
     data: dict[str, np.ndarray] = {}
     lengths: dict[str, np.ndarray] = {}
     prep: dict = {}
     if "ts" in mods:
-        raw = _simulate_ts(z, info["ts"], noise, info_missing,
-                           rng_stream(seed, STREAMS, _S_TS))
-        x = _discretise(raw)
+        raw = simulate_ts(z, info["ts"], noise, info_missing,
+                           rng_stream(seed, STREAMS, S_TS))
+        x = discretise(raw)
         x[~present["ts"]] = 0.0
         fit_rows = train & present["ts"]
         stats = fit_normalizer(x[fit_rows], np.full(int(fit_rows.sum()), T_STEPS))
@@ -163,16 +163,16 @@ def build_synthetic(
     if "cxr" in mods:
         rows = np.empty(n, dtype=np.int64)
         rows[by_split] = np.arange(n)
-        img = _make_cxr(z, info["cxr"], noise, rng_stream(seed, STREAMS, _S_CXR), size, rows)
+        img = make_cxr(z, info["cxr"], noise, rng_stream(seed, STREAMS, S_CXR), size, rows)
         img[~present["cxr"][by_split]] = 0.0
         data["cxr"] = img
     if "demo" in mods:
-        d = _make_demo(z, info["demo"], noise, rng_stream(seed, STREAMS, _S_DEMO))
-        prep["demo_standardization"] = _standardise(d, train & present["demo"], DEMO_CONTINUOUS)
+        d = make_demo(z, info["demo"], noise, rng_stream(seed, STREAMS, S_DEMO))
+        prep["demo_standardization"] = standardise(d, train & present["demo"], DEMO_CONTINUOUS)
         d[~present["demo"]] = 0.0
         data["demo"] = d
     if "notes" in mods:
-        tok, lens = _make_notes(z, info["notes"], noise, rng_stream(seed, STREAMS, _S_NOTES))
+        tok, lens = make_notes(z, info["notes"], noise, rng_stream(seed, STREAMS, S_NOTES))
         tok[~present["notes"]] = 0
         lens[~present["notes"]] = 0
         data["notes"], lengths["notes"] = tok, lens

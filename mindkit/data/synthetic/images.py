@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.data.synthetic.world import _F32, C0, C1, C2, IMG, S0, S1, _sigmoid
+from mindkit.data.synthetic.world import C0, C1, C2, F32, IMG, S0, S1, sigmoid
 
 N_BLOBS = 5
 CY, AX, AY = 15.0, 5.6, 10.8  # lung centre row and semi-axes on the 32-pixel reference grid
 
 
 def _soft_step(v, width):
-    return _sigmoid(v / width)
+    return sigmoid(v / width)
 
 
-def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
+def make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
               rows: np.ndarray | None = None) -> np.ndarray:
     """Patient ``i``'s image ``[1, size, size]`` at row ``rows[i]`` of the result (row ``i``
     without ``rows``). ``rows`` (a permutation of ``range(n)``) lets the builder lay images out
@@ -36,7 +36,7 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
     exposure = 0.05 * noise * g(n)
     rib_phase = u(n) * 2 * np.pi
     heart_w = 4.6 * np.exp(0.11 * info * z[:, S1])
-    haze = 0.16 * _sigmoid(1.6 * info * z[:, S0] - 1.0)
+    haze = 0.16 * sigmoid(1.6 * info * z[:, S0] - 1.0)
     # opacities (consolidation): count, size and intensity grow with C0
     lam = np.exp(-0.1 + info * (0.9 * z[:, C0] + 0.2 * z[:, S0]))
     count = np.minimum(rng.poisson(lam), N_BLOBS)
@@ -44,11 +44,11 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
     b_side, b_rad = rng.integers(0, 2, (n, N_BLOBS)), np.sqrt(u(n, N_BLOBS))
     b_ang = u(n, N_BLOBS) * np.pi + np.pi * (u(n, N_BLOBS) < 0.25)
     b_r0 = np.clip(1.5 * np.exp(0.3 * info * z[:, C0, None] + 0.2 * g(n, N_BLOBS)), 0.8, 4.5)
-    b_amp = (0.08 + 0.24 * _sigmoid(1.6 * info * z[:, C0] - 0.5))[:, None] * (
+    b_amp = (0.08 + 0.24 * sigmoid(1.6 * info * z[:, C0] - 0.5))[:, None] * (
         0.8 + 0.4 * u(n, N_BLOBS))
     b_harm, b_phase = 0.3 * u(n, N_BLOBS, 2), u(n, N_BLOBS, 2) * 2 * np.pi
     # nodule / mass: probability and size grow with C1; sharp, lobulated edge; upper zones
-    has_mass = u(n) < _sigmoid(-0.6 + 2.0 * info * z[:, C1])
+    has_mass = u(n) < sigmoid(-0.6 + 2.0 * info * z[:, C1])
     m_r = np.clip(1.2 * np.exp(0.4 * info * z[:, C1] + 0.15 * g(n)), 0.8, 4.5)
     m_side, m_x, m_y = rng.integers(0, 2, n), u(n) * 2 - 1, -0.2 - 0.5 * u(n)
     m_harm, m_phase = 0.12 * u(n, 2), u(n, 2) * 2 * np.pi
@@ -59,15 +59,15 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
     # [left, right] image sides: both 60%, left only 20%, right only 20%
     eff_side = np.stack([side_u < 0.8, (side_u < 0.6) | (side_u >= 0.8)], axis=1)
 
-    out = np.empty((n, 1, size, size), dtype=_F32)
+    out = np.empty((n, 1, size, size), dtype=F32)
     chunk = max(1, (1 << 20) // (size * size))
     chunk_seeds = rng.integers(0, 2**62, size=(n + chunk - 1) // chunk)
-    grid = ((np.arange(size) + 0.5) * IMG / size - 0.5).astype(_F32)
+    grid = ((np.arange(size) + 0.5) * IMG / size - 0.5).astype(F32)
     for ci, start in enumerate(range(0, n, chunk)):
         sl = slice(start, min(n, start + chunk))
         crng = np.random.default_rng(int(chunk_seeds[ci]))
         m = sl.stop - sl.start
-        col = lambda v: np.asarray(v[sl], dtype=_F32)[:, None, None]  # noqa: E731
+        col = lambda v: np.asarray(v[sl], dtype=F32)[:, None, None]  # noqa: E731
         yy, xx = grid[None, :, None], grid[None, None, :]
         cx0, cy, sc = 15.5 + col(dx), CY + col(dy), col(scale)
         ax, ay = AX * sc, AY * sc
@@ -91,10 +91,10 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
                            - ((yy - cy - 5.5) / (4.8 * sc)) ** 2, 0.1)
         img = img + (0.5 - img) * heart
         # smooth opacity texture (shared by the findings of one image)
-        low = torch.from_numpy(crng.standard_normal((m, 1, 8, 8)).astype(_F32))
+        low = torch.from_numpy(crng.standard_normal((m, 1, 8, 8)).astype(F32))
         tex = torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic")[:, 0]
         tex = tex.numpy()
-        fine = torch.from_numpy(crng.standard_normal((m, 1, 16, 16)).astype(_F32))
+        fine = torch.from_numpy(crng.standard_normal((m, 1, 16, 16)).astype(F32))
         ftex = torch.nn.functional.interpolate(fine, size=(size, size), mode="bicubic")[:, 0]
         ftex = ftex.numpy()
         hil = np.exp(-((np.abs(xx - cx0) - 4.5 * sc) ** 2) / (2 * 3.5**2)
@@ -105,7 +105,7 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
             if len(act) == 0:
                 break
             i = act + sl.start
-            c = lambda v: np.asarray(v, dtype=_F32)[:, None, None]  # noqa: E731
+            c = lambda v: np.asarray(v, dtype=F32)[:, None, None]  # noqa: E731
             sca = c(scale[i])
             cx = 15.5 + c(dx[i]) + c(np.where(b_side[i, k] == 0, -6.2, 6.2)) * sca
             bx = cx + 0.8 * AX * sca * c(b_rad[i, k] * np.cos(b_ang[i, k]))
@@ -131,6 +131,6 @@ def _make_cxr(z: np.ndarray, info: float, noise: float, rng, size: int,
             img = img + (0.5 - img) * 0.8 * fluid
         img = (img - 0.4) * col(contrast) + 0.4 + col(exposure)
         img = img + 0.05 * noise * tex
-        img = img + 0.03 * noise * crng.standard_normal((m, size, size)).astype(_F32)
+        img = img + 0.03 * noise * crng.standard_normal((m, size, size)).astype(F32)
         out[sl if rows is None else rows[sl], 0] = np.clip(img, 0.0, 1.0)
     return out

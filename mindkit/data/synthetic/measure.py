@@ -16,8 +16,16 @@ import numpy as np
 
 from mindkit.common import check_choice
 from mindkit.data.mimic import default_discretizer
+from mindkit.data.synthetic.build import build_synthetic
+from mindkit.data.synthetic.measured import MEASURED
 from mindkit.data.synthetic.notes import NOTE_VOCAB
-from mindkit.data.synthetic.world import MODALITIES
+from mindkit.data.synthetic.world import (
+    FACTOR_GROUPS,
+    IHM_WEIGHTS,
+    MODALITIES,
+    PHENO_WEIGHTS,
+    draw_factors,
+)
 
 TASKS = {"synthetic_ihm": "binary", "synthetic_pheno": "multilabel"}
 C_GRID = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
@@ -107,8 +115,6 @@ def measure_separability(
     threads than cores slow it down) a seed takes about 2 s for ``synthetic_ihm`` and 15 s for
     ``synthetic_pheno`` at ``n_samples=3000``, 20 s and 2 min at 20000.
     """
-    from mindkit.data.synthetic.build import build_synthetic
-
     task = TASKS[check_choice("name", name, TASKS)]
     mods = list(modalities)
     cs = tuple(cs)
@@ -154,14 +160,6 @@ def measure_ceiling(
     sets), so they bound :func:`measure_separability`. Same samples as there (paired test
     samples, all four modalities requested, ``options`` passed on); averaged over ``seeds``.
     """
-    from mindkit.data.synthetic.build import build_synthetic
-    from mindkit.data.synthetic.world import (
-        FACTOR_GROUPS,
-        IHM_WEIGHTS,
-        PHENO_WEIGHTS,
-        _factors,
-    )
-
     task = TASKS[check_choice("name", name, TASKS)]
     w = IHM_WEIGHTS[None] if task == "binary" else PHENO_WEIGHTS
     views = {m: [*FACTOR_GROUPS["shared"], *FACTOR_GROUPS[m]] for m in MODALITIES}
@@ -172,33 +170,10 @@ def measure_ceiling(
                              **options)
         te = ds.splits["test"]
         paired = np.all([te.present[m].numpy() for m in MODALITIES], axis=0)
-        z = _factors(int(seed), n_samples)[te.ids.numpy()[paired]]
+        z = draw_factors(int(seed), n_samples)[te.ids.numpy()[paired]]
         y = te.y.numpy()[paired]
         runs.append({k: _auroc(y, z[:, f] @ w[:, f].T) for k, f in views.items()})
     return {k: round(float(np.mean([r[k] for r in runs])), 3) for k in runs[0]}
-
-MEASURED = {
-    "how": "mindkit.data.synthetic.measure_separability(name, n_samples=..., seeds=...): "
-           "logistic regression on simple summaries per modality, C picked on val; late fusion "
-           "= sum of the unimodal logits, concat = one model on all summaries trained on the "
-           "paired train samples (ceiling: measure_ceiling)",
-    "setting": "all four modalities, other options at their defaults; AUROC (pheno: macro over "
-               "25 labels) on the paired test samples",
-    "synthetic_ihm": {
-        "n_samples=3000, mean of seeds 0-2": {"ts": 0.70, "cxr": 0.61, "demo": 0.65,
-                                               "notes": 0.58, "late": 0.72, "concat": 0.75},
-        "n_samples=20000, seed 0": {"ts": 0.70, "cxr": 0.68, "demo": 0.70, "notes": 0.70,
-                                    "late": 0.82, "concat": 0.84},
-    },
-    "synthetic_pheno": {
-        "n_samples=3000, mean of seeds 0-2": {"ts": 0.67, "cxr": 0.59, "demo": 0.61,
-                                               "notes": 0.61, "late": 0.71, "concat": 0.70},
-        "n_samples=20000, seed 0": {"ts": 0.69, "cxr": 0.62, "demo": 0.64, "notes": 0.64,
-                                    "late": 0.75, "concat": 0.76},
-    },
-}
-"""The reference AUROCs of the card (``card["measured"]``), as :func:`measure_separability`
-returns them (rounded to 2 decimals)."""
 
 
 __all__ = ["MEASURED", "measure_ceiling", "measure_separability", "summaries"]

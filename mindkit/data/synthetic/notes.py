@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mindkit.data.synthetic.demo import _gumbel_choice
+from mindkit.data.synthetic.demo import gumbel_choice
 from mindkit.data.synthetic.world import N0, N1, N_FACTORS, S0, S1
 
 NOTES_MAX_LEN = 64
@@ -91,7 +91,7 @@ def _loading_matrix(loads: list[dict]) -> np.ndarray:
     return w
 
 
-def _make_notes(z: np.ndarray, info: float, noise: float, rng) -> tuple[np.ndarray, np.ndarray]:
+def make_notes(z: np.ndarray, info: float, noise: float, rng) -> tuple[np.ndarray, np.ndarray]:
     n = z.shape[0]
     parts, picks, kept = [], [], []
     for j, (incl, options) in enumerate(_NOTE_SLOTS):
@@ -102,7 +102,7 @@ def _make_notes(z: np.ndarray, info: float, noise: float, rng) -> tuple[np.ndarr
             table[i, : len(ws)] = [_WORD_ID[w] for w in ws]
         base = np.array([b for _, b, _ in options])
         logits = base[None] + info * z @ _loading_matrix([d for _, _, d in options]).T
-        pick = _gumbel_choice(logits, noise, rng)
+        pick = gumbel_choice(logits, noise, rng)
         keep = np.ones(n, dtype=bool)
         if incl is not None:
             b, d = incl

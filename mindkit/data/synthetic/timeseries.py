@@ -10,18 +10,18 @@ import numpy as np
 from mindkit.common import rng_stream
 from mindkit.data.mimic import default_discretizer
 from mindkit.data.synthetic.world import (
-    _F32,
-    _S_TS,
+    F32,
     N_FEATURES,
     S0,
     S1,
+    S_TS,
     STREAMS,
     T0,
     T1,
     T2,
     T_STEPS,
-    _factors,
-    _sigmoid,
+    draw_factors,
+    sigmoid,
 )
 
 _DISC = default_discretizer()
@@ -46,7 +46,7 @@ _GROUP[TEMP], _GROUP[FIO2], _GROUP[GLU], _GROUP[PH] = G_TEMP, G_FIO2, G_LABS, G_
 for _c in (CRR, GCS_E, GCS_M, GCS_T, GCS_V):
     _GROUP[_c] = G_NEURO
 _GROUP[HEIGHT], _GROUP[WEIGHT] = G_BODY, G_BODY
-# probability that a group is charted in an hour (body: see _simulate_ts)
+# probability that a group is charted in an hour (body: see simulate_ts)
 _GROUP_RATE = {G_VITALS: 0.93, G_TEMP: 0.25, G_NEURO: 0.3, G_LABS: 0.2, G_FIO2: 0.12}
 # channel: (mean, between-patient sd, within-patient AR(1) sd, measurement sd, decimals,
 #           low, high, daily-cycle amplitude)
@@ -151,7 +151,7 @@ def _ar1(rng, n: int, k: int, phi: float = 0.8) -> np.ndarray:
     return e.transpose(1, 0, 2)
 
 
-def _simulate_ts(z: np.ndarray, info: float, noise: float, missing_info: float, rng) -> RawTS:
+def simulate_ts(z: np.ndarray, info: float, noise: float, missing_info: float, rng) -> RawTS:
     n, T = z.shape[0], T_STEPS
     # --- schedule (which bins hold events, and when within the hour) ---
     sick = np.exp(0.5 * missing_info * z[:, S0])  # 1 unless informative_missingness > 0
@@ -205,7 +205,7 @@ def _simulate_ts(z: np.ndarray, info: float, noise: float, missing_info: float, 
         state[:, :, c] = x
     # SpO2 dips (with a faster heart and breathing) at a rate set by the respiratory and
     # deterioration factors
-    p_dip = _sigmoid(-3.2 + info * (0.9 * z[:, S1] + 0.5 * z[:, T2]))
+    p_dip = sigmoid(-3.2 + info * (0.9 * z[:, S1] + 0.5 * z[:, T2]))
     dip = (rng.random((n, T)) < p_dip[:, None]) * rng.uniform(4, 10, (n, T))
     state[:, :, SPO2] -= dip
     state[:, :, HR] += 0.6 * dip
@@ -213,7 +213,7 @@ def _simulate_ts(z: np.ndarray, info: float, noise: float, missing_info: float, 
     state[:, :, MBP] = (state[:, :, SBP] + 2 * state[:, :, DBP]) / 3
     need = -1.8 + info * (1.1 * z[:, S1, None] + 1.0 * z[:, T2, None] * tc) + noise * (
         0.7 * rng.standard_normal(n)[:, None] + 0.4 * _ar1(rng, n, 1)[:, :, 0])
-    state[:, :, FIO2] = 0.21 + 0.79 * _sigmoid(need)
+    state[:, :, FIO2] = 0.21 + 0.79 * sigmoid(need)
 
     val = np.zeros((n, T, N_CH))
     dup_val = np.zeros((n, T, N_CH))
@@ -228,7 +228,7 @@ def _simulate_ts(z: np.ndarray, info: float, noise: float, missing_info: float, 
 
     # neuro checks: GCS components from a neurological severity (intubated patients are sedated
     # and chart the ETT verbal value); capillary refill delayed with circulatory failure
-    intubated = rng.random(n) < _sigmoid(-1.6 + info * 1.4 * z[:, S1])
+    intubated = rng.random(n) < sigmoid(-1.6 + info * 1.4 * z[:, S1])
     g = -1.4 + info * (1.1 * z[:, T0, None] + 0.3 * z[:, S0, None]) + noise * (
         0.6 * rng.standard_normal(n)[:, None] + 0.45 * _ar1(rng, n, 1)[:, :, 0])
     sev = np.logaddexp(0.0, g) + 0.9 * intubated[:, None]
@@ -242,14 +242,14 @@ def _simulate_ts(z: np.ndarray, info: float, noise: float, missing_info: float, 
     val[:, :, GCS_M] = _GCS_CODES[GCS_M][sp, motor]
     val[:, :, GCS_V] = _GCS_CODES[GCS_V][sp, verbal]
     val[:, :, GCS_T] = _GCS_TOTAL_CODES[eye + motor + np.maximum(verbal, 1)]
-    p_crr = _sigmoid(-2.4 + info * 1.3 * z[:, S0])
+    p_crr = sigmoid(-2.4 + info * 1.3 * z[:, S0])
     val[:, :, CRR] = rng.random((n, T)) < p_crr[:, None]
     val[~obs] = 0.0
     dup_val[~dup] = 0.0
     return RawTS(obs, val, dup, dup_val, t_last, t_first)
 
 
-def _discretise(raw: RawTS) -> np.ndarray:
+def discretise(raw: RawTS) -> np.ndarray:
     """The discretiser's output ``[n, 48, 76]`` (unstandardised) for simulated events,
     vectorised over patients (same semantics as :meth:`Discretizer.transform`)."""
     obs, val = raw.obs, raw.val
@@ -258,7 +258,7 @@ def _discretise(raw: RawTS) -> np.ndarray:
     idx = np.maximum.accumulate(idx, axis=1)
     filled = np.take_along_axis(val, np.maximum(idx, 0), axis=1)
     filled = np.where(idx >= 0, filled, _DISC.normal_codes[None, None, :])
-    x = np.zeros((n, T, N_FEATURES), dtype=_F32)
+    x = np.zeros((n, T, N_FEATURES), dtype=F32)
     for j, c in enumerate(_DISC.channels):
         b = int(_DISC.begin[j])
         if _DISC.is_categorical[j]:
@@ -285,5 +285,5 @@ def raw_events(dataset_or_options, patient: int) -> tuple[np.ndarray, list[np.nd
     if not 0 <= int(patient) < n:
         raise IndexError(f"patient {patient} is not one of the {n} synthetic patients")
     info, noise, miss = _ts_options(opts)
-    raw = _simulate_ts(_factors(seed, n), info, noise, miss, rng_stream(seed, STREAMS, _S_TS))
+    raw = simulate_ts(draw_factors(seed, n), info, noise, miss, rng_stream(seed, STREAMS, S_TS))
     return raw.events(int(patient))

@@ -76,14 +76,14 @@ for _k, (_load, _) in enumerate(_PHENO):
 PHENO_WEIGHTS[:, H] = 0.5
 PHENO_PREVALENCE = np.array([p for _, p in _PHENO])
 
-# independent random streams, one per purpose (rng_stream(seed, STREAMS, _S_TS), ...), so that
+# independent random streams, one per purpose (rng_stream(seed, STREAMS, S_TS), ...), so that
 # e.g. requesting another modality never moves the labels, the split or another modality
 STREAMS = 104729
-_S_FACTORS, _S_PRESENCE, _S_SPLIT, _S_TS, _S_CXR, _S_LABEL, _S_DEMO, _S_NOTES = range(8)
-_F32 = np.float32
+_S_FACTORS, S_PRESENCE, S_SPLIT, S_TS, S_CXR, S_LABEL, S_DEMO, S_NOTES = range(8)
+F32 = np.float32
 
 
-def _sigmoid(x):
+def sigmoid(x):
     return 0.5 + 0.5 * np.tanh(0.5 * np.asarray(x))
 
 
@@ -91,7 +91,7 @@ _GH = np.polynomial.hermite_e.hermegauss(80)
 _GH = (_GH[0], _GH[1] / _GH[1].sum())
 
 
-def _intercept(w: np.ndarray, prevalence: float) -> float:
+def intercept(w: np.ndarray, prevalence: float) -> float:
     """Intercept b with E[sigmoid(b + w.z)] = prevalence for z ~ N(0, I) (Gauss-Hermite)."""
     nodes, weights = _GH
     sd = float(np.linalg.norm(w))
@@ -103,9 +103,9 @@ def _intercept(w: np.ndarray, prevalence: float) -> float:
     return (lo + hi) / 2
 
 
-PHENO_INTERCEPTS = np.array([_intercept(w, p) for w, p in zip(PHENO_WEIGHTS, PHENO_PREVALENCE)])
+PHENO_INTERCEPTS = np.array([intercept(w, p) for w, p in zip(PHENO_WEIGHTS, PHENO_PREVALENCE)])
 
 
-def _factors(seed: int, n: int) -> np.ndarray:
+def draw_factors(seed: int, n: int) -> np.ndarray:
     """The latent factors ``[n, 13]`` of patients ``0 .. n - 1`` (i.i.d. N(0, 1))."""
     return rng_stream(seed, STREAMS, _S_FACTORS).standard_normal((n, N_FACTORS))

@@ -18,39 +18,16 @@ percentiles) and ``boot_seed``; ``seed`` is still accepted as a keyword alias of
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 
-from mindkit.evaluate.metrics.inputs import MetricWarning, Prepared, prepare_nonempty
+from mindkit.evaluate.metrics.inputs import MetricWarning, Prepared, Resamples, prepare_nonempty
 from mindkit.evaluate.metrics.registry import METRIC_REGISTRY, Metric, resolve_metrics
 
 CHUNK_ENTRIES = 2_000_000
 """Most (resample, sample) entries drawn at once."""
-
-
-@dataclass
-class Resamples:
-    """One chunk of bootstrap resamples: indices ``[B, N]`` and (lazily) counts ``[B, N]``."""
-
-    idx: np.ndarray
-    n: int
-    _counts: np.ndarray | None = None
-    cache: dict[str, Any] = field(default_factory=dict, repr=False)
-
-    @property
-    def b(self) -> int:
-        return int(self.idx.shape[0])
-
-    @property
-    def counts(self) -> np.ndarray:
-        """How often each original sample appears in each resample (float64 ``[B, N]``)."""
-        if self._counts is None:
-            offset = (np.arange(self.b, dtype=np.int64) * self.n)[:, None]
-            flat = np.bincount((self.idx + offset).ravel(), minlength=self.b * self.n)
-            self._counts = flat.reshape(self.b, self.n).astype(np.float64)
-        return self._counts
 
 
 def iter_resamples(n: int, n_boot: int, boot_seed: int) -> Iterator[Resamples]:

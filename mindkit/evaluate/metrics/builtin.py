@@ -24,7 +24,7 @@ the resample's value ``nan`` (it is not averaged over the remaining labels).
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
@@ -32,14 +32,12 @@ from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 from mindkit.evaluate.metrics.inputs import (
     MetricWarning,
     Prepared,
+    Resamples,
     fixed_labels,
     label_column,
     label_columns,
 )
 from mindkit.evaluate.metrics.registry import Metric, register_metric
-
-if TYPE_CHECKING:
-    from mindkit.evaluate.metrics.bootstrap import Resamples
 
 LABEL_TASKS = ("binary", "multilabel")
 

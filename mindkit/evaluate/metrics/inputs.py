@@ -221,3 +221,26 @@ def fixed_labels(p: Prepared) -> np.ndarray:
         return np.flatnonzero((n_pos > 0) & (n_pos < ys.shape[0]))
 
     return p.cached("fixed_labels", defined)
+
+
+@dataclass
+class Resamples:
+    """One chunk of bootstrap resamples: indices ``[B, N]`` and (lazily) counts ``[B, N]``."""
+
+    idx: np.ndarray
+    n: int
+    _counts: np.ndarray | None = None
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def b(self) -> int:
+        return int(self.idx.shape[0])
+
+    @property
+    def counts(self) -> np.ndarray:
+        """How often each original sample appears in each resample (float64 ``[B, N]``)."""
+        if self._counts is None:
+            offset = (np.arange(self.b, dtype=np.int64) * self.n)[:, None]
+            flat = np.bincount((self.idx + offset).ravel(), minlength=self.b * self.n)
+            self._counts = flat.reshape(self.b, self.n).astype(np.float64)
+        return self._counts

@@ -20,15 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
 from mindkit.common import TASKS
-from mindkit.evaluate.metrics.inputs import Prepared, check_task
-
-if TYPE_CHECKING:
-    from mindkit.evaluate.metrics.bootstrap import Resamples
+from mindkit.evaluate.metrics.inputs import Prepared, Resamples, check_task
 
 
 @dataclass(frozen=True)

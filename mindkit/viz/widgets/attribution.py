@@ -13,10 +13,10 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 
 
 
-from mindkit.viz.widgets.base import _METHOD_COLORS, _FigureWidget
+from mindkit.viz.widgets.base import METHOD_COLORS, FigureWidget
 
 
-class AttributionViewer(_FigureWidget):
+class AttributionViewer(FigureWidget):
     """One explained sample: its modalities, per-modality Shapley bars and IG overlays.
 
     Parameters
@@ -312,7 +312,7 @@ class AttributionViewer(_FigureWidget):
         for q, meth in enumerate(meths):
             vals = [out["values"][meth][m] for m in self.names]
             ax.bar(x - 0.4 + w * (q + 0.5), vals, w, label=meth,
-                   color=_METHOD_COLORS[q % len(_METHOD_COLORS)])
+                   color=METHOD_COLORS[q % len(METHOD_COLORS)])
         ax.axhline(0, color="k", lw=0.6)
         absent = {j for j, m in enumerate(self.names) if not bool(self.split.present[m][row])}
         ticks = [f"{m}\n(absent)" if j in absent else m for j, m in enumerate(self.names)]

@@ -13,11 +13,11 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 T_RANGE = (0.5, 10.0)
 """The temperature slider's range (and the default span of the KD-vs-T curve)."""
 
-_TEACHER_COLOR, _STUDENT_COLOR, _TRUE_COLOR = "#4C72B0", "#DD8452", "#2ca02c"
-_METHOD_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3"]
+TEACHER_COLOR, STUDENT_COLOR, TRUE_COLOR = "#4C72B0", "#DD8452", "#2ca02c"
+METHOD_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3"]
 
 
-class _FigureWidget:
+class FigureWidget:
     """Shared plumbing: one figure redrawn in place, PNG rendering, display with a handle."""
 
     dpi = 100
@@ -61,7 +61,7 @@ class _FigureWidget:
             self._handle.update(Image(data=self.png(), format="png"))
 
 
-def _tick_labels(ax, names: list[str], positions, bold: set[int] = frozenset()) -> None:
+def tick_labels(ax, names: list[str], positions, bold: set[int] = frozenset()) -> None:
     rotate = len(names) > 6 or max((len(n) for n in names), default=0) > 8
     ax.set_xticks(list(positions))
     ax.set_xticklabels(names, rotation=45 if rotate else 0, ha="right" if rotate else "center",
@@ -69,7 +69,7 @@ def _tick_labels(ax, names: list[str], positions, bold: set[int] = frozenset()) 
     for j, lab in enumerate(ax.get_xticklabels()):
         if j in bold:
             lab.set_fontweight("bold")
-            lab.set_color(_TRUE_COLOR)
+            lab.set_color(TRUE_COLOR)
 
 
 __all__ = ["T_RANGE"]

@@ -19,16 +19,16 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 
 
 from mindkit.viz.widgets.base import (
-    _STUDENT_COLOR,
-    _TEACHER_COLOR,
-    _TRUE_COLOR,
+    STUDENT_COLOR,
     T_RANGE,
-    _FigureWidget,
-    _tick_labels,
+    TEACHER_COLOR,
+    TRUE_COLOR,
+    FigureWidget,
+    tick_labels,
 )
 
 
-class KDExplorer(_FigureWidget):
+class KDExplorer(FigureWidget):
     """The KD term of one training sample and one student head, as ``T`` and ``alpha`` move.
 
     Parameters
@@ -326,16 +326,16 @@ class KDExplorer(_FigureWidget):
         x = np.arange(c)
         w = 0.38
         teacher_name = "mean of all teacher ensembles" if h == MM else f"{h} teacher ensemble"
-        ax_p.bar(x - w / 2, out["teacher_probs"], w, color=_TEACHER_COLOR,
+        ax_p.bar(x - w / 2, out["teacher_probs"], w, color=TEACHER_COLOR,
                  label=f"teacher ({teacher_name})")
-        ax_p.bar(x + w / 2, out["student_probs"], w, color=_STUDENT_COLOR,
+        ax_p.bar(x + w / 2, out["student_probs"], w, color=STUDENT_COLOR,
                  label=f"student head {h}")
         for j in sorted(true_idx):
-            ax_p.axvspan(j - 0.5, j + 0.5, color=_TRUE_COLOR, alpha=0.12, lw=0)
+            ax_p.axvspan(j - 0.5, j + 0.5, color=TRUE_COLOR, alpha=0.12, lw=0)
         if true_idx:
-            ax_p.plot([], [], "s", color=_TRUE_COLOR, alpha=0.35,
+            ax_p.plot([], [], "s", color=TRUE_COLOR, alpha=0.35,
                       label="true class" if self.task == "multiclass" else "true label (y=1)")
-        _tick_labels(ax_p, self.class_names, x, true_idx)
+        tick_labels(ax_p, self.class_names, x, true_idx)
         ax_p.set_xlim(-0.5, c - 0.5)
         ax_p.set_ylim(0, 1.12)
         ax_p.set_ylabel(f"probability at T = {T:.2f}" if self.task == "multiclass"
@@ -348,7 +348,7 @@ class KDExplorer(_FigureWidget):
         # right top: the loss terms
         names = ["task", "KD", "head loss"]
         vals = [out["task"], out["kd"], out["loss"]]
-        bars = ax_l.barh(names, vals, color=["#8c8c8c", _TEACHER_COLOR, "#C44E52"])
+        bars = ax_l.barh(names, vals, color=["#8c8c8c", TEACHER_COLOR, "#C44E52"])
         ax_l.invert_yaxis()
         top = max(max(vals), 1e-9)
         for b, v in zip(bars, vals):
@@ -364,11 +364,11 @@ class KDExplorer(_FigureWidget):
         lo, hi = min(T_RANGE[0], T), max(T_RANGE[1], T)
         temps = np.linspace(lo, hi, 40)
         kd = self.kd_curve(i, h, temps)
-        ax_c.plot(temps, kd, color=_TEACHER_COLOR, label="KD")
+        ax_c.plot(temps, kd, color=TEACHER_COLOR, label="KD")
         ax_c.plot(temps, (1 - alpha) * out["task"] + alpha * kd, color="#C44E52", ls="--",
                   label="head loss")
         ax_c.axvline(T, color="k", lw=0.8, alpha=0.6)
-        ax_c.plot([T], [out["kd"]], "o", color=_TEACHER_COLOR)
+        ax_c.plot([T], [out["kd"]], "o", color=TEACHER_COLOR)
         ax_c.plot([T], [out["loss"]], "o", color="#C44E52")
         ax_c.set_xlabel("temperature T")
         ax_c.set_ylabel("loss")
