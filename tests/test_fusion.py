@@ -88,15 +88,9 @@ def test_concat_error_rule_names_the_fix(name):
         _make(name, missing="mean")
 
 
-def test_zero_fill_alias_matches_missing_zero():
-    old = JointConcat(DIMS, hidden=8, zero_fill=True)
-    new = JointConcat(DIMS, hidden=8, missing="zero")
-    assert old.missing == "zero" and old.zero_fill and new.zero_fill
-    new.load_state_dict(old.state_dict())
-    old.eval(), new.eval()
-    assert torch.equal(old(_feats(4), MIXED), new(_feats(4), MIXED))
-    with pytest.raises(ValueError, match="contradicts"):
-        JointConcat(DIMS, zero_fill=True, missing="learned")
+def test_the_removed_zero_fill_spelling_is_refused():
+    with pytest.raises(TypeError, match="zero_fill"):
+        JointConcat(DIMS, hidden=8, zero_fill=True)
 
 
 @pytest.mark.parametrize("name", ["late", "attention"])

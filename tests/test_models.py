@@ -77,12 +77,12 @@ def test_routing_uses_mm_when_complete_else_present_head(toy_dataset):
         student.route(out, "multiclass", "nope")
 
 
-def test_joint_fusion_refuses_incomplete_rows_unless_zero_fill():
+def test_joint_fusion_refuses_incomplete_rows_unless_told_how():
     f = JointConcat({"a": 4, "b": 3}, hidden=5)
     feats = {"a": torch.randn(2, 4), "b": torch.randn(2, 3)}
-    with pytest.raises(ValueError, match="zero_fill"):
+    with pytest.raises(ValueError, match="missing='zero'"):
         f(feats, {"a": torch.tensor([True, True]), "b": torch.tensor([True, False])})
-    z = JointConcat({"a": 4, "b": 3}, hidden=5, zero_fill=True)
+    z = JointConcat({"a": 4, "b": 3}, hidden=5, missing="zero")
     mixed = {"a": torch.tensor([True, True]), "b": torch.tensor([True, False])}
     assert z(feats, mixed).shape == (2, 5)
     with pytest.raises(KeyError, match="joint"):

@@ -329,11 +329,6 @@ def step_log_path(checkpoint: str | Path, kind: str) -> Path:
     return with_ext(checkpoint, f".{kind}.csv")
 
 
-def gm_log_path(checkpoint: str | Path) -> Path:
-    """Where a gradient-modulated run's per-step log is kept: ``<checkpoint>.gm.csv``."""
-    return step_log_path(checkpoint, "gm")
-
-
 def register(name: str, doc: str):
     def deco(fn):
         fn.__doc__ = doc
@@ -550,5 +545,5 @@ TEACHER_FREE.add("mckd")
 
 
 __all__ = ["GRID_KEYS", "METHODS", "STEP_LOGS", "TEACHER_FREE", "MethodContext", "build_method",
-           "gm_log_path", "needs_teachers", "parse_method", "register", "run_method",
+           "needs_teachers", "parse_method", "register", "run_method",
            "step_log_path", "step_logs"]

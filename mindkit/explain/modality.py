@@ -40,7 +40,6 @@ CPU (every tensor of a :class:`ModalityAttribution` is a CPU tensor).
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -283,10 +282,5 @@ def slice_target(target, start: int, n: int):
     return t if t.dim() == 0 else t[start: start + n]
 
 
-def shapley_cost(n_modalities: int) -> int:
-    """Forward passes per batch of exact Shapley values: ``M! * M + 1``."""
-    return math.factorial(n_modalities) * n_modalities + 1
-
-
 __all__ = ["BASELINES", "InputsForward", "PresenceForward", "class_prior",
-           "modality_attributions", "resolve_targets", "shapley_cost"]
+           "modality_attributions", "resolve_targets"]

@@ -26,8 +26,7 @@ class JointConcat(nn.Module):
     - ``"error"`` (default): rows where a modality is absent raise, so the caller must route
       those samples elsewhere (the multi-head student sends them to the unimodal heads);
     - ``"zero"``: zeros replace the absent modality's features and the presence flags are
-      appended so the model can tell (the classic single-head baseline); ``zero_fill=True`` is
-      the older spelling of this;
+      appended so the model can tell (the classic single-head baseline);
     - ``"learned"``: a learned per-modality vector replaces the absent modality's features
       (it is trained only by rows where that modality is absent); presence flags are appended.
 
@@ -38,18 +37,13 @@ class JointConcat(nn.Module):
     missing_modes = MISSING_MODES
 
     def __init__(self, dims: dict[str, int], hidden: int = 64, dropout: float = 0.1,
-                 zero_fill: bool = False, missing: str | None = None) -> None:
+                 missing: str = "error") -> None:
         super().__init__()
-        if missing is None:
-            missing = "zero" if zero_fill else "error"
-        elif zero_fill and missing != "zero":
-            raise ValueError(f"zero_fill=True contradicts missing={missing!r}; pass only one")
         if missing not in MISSING_MODES:
             raise ValueError(f"unknown missing rule {missing!r}; use one of {MISSING_MODES}")
         self.names = sorted(dims)
         self.dims = {m: dims[m] for m in self.names}
         self.missing = missing
-        self.zero_fill = missing == "zero"  # kept for older callers
         flags = missing != "error"
         d_in = sum(dims.values()) + (len(dims) if flags else 0)
         if missing == "learned":
@@ -66,7 +60,7 @@ class JointConcat(nn.Module):
                 if not bool(p.all()):
                     raise ValueError(
                         f"{type(self).__name__} got samples without modality {m!r}; pass only "
-                        "complete samples, or build it with missing='zero' (zero_fill=True) or "
+                        "complete samples, or build it with missing='zero' or "
                         "missing='learned'"
                     )
                 parts.append(f)
