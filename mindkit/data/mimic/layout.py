@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mindkit.common import SPLITS as SPLITS  # the one definition, re-exported here
+
 ENV_EHR, ENV_CXR, ENV_CACHE = "MINDKIT_MIMIC_EHR", "MINDKIT_MIMIC_CXR", "MINDKIT_CACHE"
 ENV_NOTE = "MINDKIT_MIMIC_NOTE"
 FAKE_MARKER = "FAKE_MIMIC.json"  # written by mimic_fake into every fake root
 CACHE_VERSION = 1
-SPLITS = ("train", "val", "test")
 TASK_DIRS = {"ihm": "in-hospital-mortality", "pheno": "phenotyping"}
 TASK_NAMES = {"ihm": "mimic_ihm", "pheno": "mimic_pheno", "findings": "mimic_cxr_findings"}
 MODES = ("all", "paired", "image")

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-from mindkit.common import check_choice
+from mindkit.common import SPLITS, check_choice
 from mindkit.data.mimic import default_discretizer
 from mindkit.data.synthetic.build import build_synthetic
 from mindkit.data.synthetic.measured import MEASURED
@@ -122,7 +122,7 @@ def measure_separability(
     for seed in seeds:
         ds = build_synthetic(task, n_samples=n_samples, modalities=mods, seed=int(seed),
                              **options)
-        sp = {s: ds.splits[s] for s in ("train", "val", "test")}
+        sp = {s: ds.splits[s] for s in SPLITS}
         y = {s: sp[s].y.numpy() for s in sp}
         feats = {s: {m: summaries(m, sp[s].inputs[m].numpy()) for m in mods} for s in sp}
         has = {s: {m: sp[s].present[m].numpy() for m in mods} for s in sp}
