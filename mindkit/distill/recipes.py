@@ -25,6 +25,7 @@ from mindkit.evaluate.heads import validation_score
 from mindkit.evaluate.metrics import primary_metric
 from mindkit.models.student import MultiHeadStudent
 from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
+from mindkit.notebook import TEACHERS_NOTEBOOK
 from mindkit.provenance import dataset_provenance
 from mindkit.train.checkpoint import (
     WEIGHTS_EXT,
@@ -36,8 +37,9 @@ from mindkit.train.checkpoint import (
 from mindkit.train.method import Method, Supervised
 from mindkit.train.trainer import Callback, History, TrainConfig, Trainer
 
-TEACHER_FIX = ("rerun notebooks/01_teachers.ipynb with this run_dir and dataset parameters, or "
-               "use another run_dir")
+# the notebook that trains the teachers is named where the notebooks are declared
+TEACHER_FIX = (f"rerun notebooks/{TEACHERS_NOTEBOOK}.ipynb with this run_dir and dataset "
+               "parameters, or use another run_dir")
 
 
 def fit_method(method: Method, dataset: MultimodalDataset, config: TrainConfig | None = None,
