@@ -144,14 +144,14 @@ def sweep_effect(df, by, *, head: str = "routed", group: str = "all", metric: st
     Columns: the ``by`` values; ``mean_diff`` (mean over seeds of the per-seed ``method``
     differences, ``"a - b"``; default: the only paired method the runs recorded);
     ``ci_low``/``ci_high``, its 95% t-interval across seeds (NaN with one seed); ``std``;
-    ``n_seeds``; ``seeds`` and ``per_seed`` (the seeds and their
-    differences, in seed order); ``holds``: ``"better"``/``"worse"`` where the interval excludes
-    zero (``a`` better or worse, lower being better for ``nll``), else ``"no"``; ``mean_a`` and
-    ``mean_b`` (both methods' mean scores); ``run_ci_low``/``run_ci_high`` (the mean per-run
-    paired-bootstrap bounds: one test set's sampling uncertainty); ``n_pooled`` (records averaged
-    within each seed: more than 1 where the grid varies a parameter not in ``by``); ``n`` (test
-    samples scored per run, the mean over runs); ``n_failed``
-    (failed runs of the setting); ``runs``; and ``metric``, ``head``, ``group``, ``method``.
+    ``n_seeds``; ``seeds`` and ``per_seed`` (the seeds and their differences, in seed order);
+    ``holds``: ``"better"``/``"worse"`` where the interval excludes zero (``a`` better or worse,
+    lower being better for ``nll``), else ``"no"``; ``mean_a`` and ``mean_b`` (both methods' mean
+    scores); ``run_ci_low``/``run_ci_high`` (the mean per-run paired-bootstrap bounds: one test
+    set's sampling uncertainty); ``n_pooled`` (records averaged within each seed: more than 1 where
+    the grid varies a parameter not in ``by``); ``n`` (test samples scored per run, the mean over
+    runs); ``n_failed`` (failed runs of the setting); ``runs``; and ``metric``, ``head``, ``group``,
+    ``method``.
 
     ``metric`` defaults to the only metric present, or the task's primary metric when the
     metrics are a task's defaults. With ``sweep_dir`` (the folder that was collected), the
@@ -583,8 +583,8 @@ def plan_sweep(notebook: str, grid: dict[str, list], seeds: Sequence[int], *,
     settings; default: the notebook that makes ``teacher_dir``,
     :data:`mindkit.notebook.NOTEBOOK_INPUTS`). A grid that varies what teachers depend on
     (``dataset``, ``dataset_options``, ``quick``, parameters prefixed ``<upstream>.``) chains every
-    run. ``fixed`` goes to every
-    run (a ``"<notebook>.epochs"`` prefix reaches that notebook only)."""
+    run. ``fixed`` goes to every run (a ``"<notebook>.epochs"`` prefix reaches that notebook
+    only)."""
     from mindkit.notebook import NOTEBOOK_INPUTS
 
     upstream = upstream or NOTEBOOK_INPUTS["teacher_dir"][0]

@@ -21,11 +21,11 @@ notebook needs a run of the first; the first is run once per distinct set of the
 declares (so once per seed, say) and the second gets the parameters that ``inputs`` says the first
 makes (default :data:`mindkit.notebook.NOTEBOOK_INPUTS`: ``teacher_dir`` pointing at the teachers
 notebook's ``teachers/``). A parameter goes to every notebook of the chain that declares it;
-``<notebook name>.epochs`` goes to that notebook only. A parameter no notebook declares, or a value
-whose type differs from the default's, is refused before anything runs
-(:func:`mindkit.notebook.check_parameters`, the
-checker ``mindkit run --param`` uses too); an int given for a float parameter reaches the
-notebook as a float (the run's name and key are those of the values given).
+``<notebook name>.epochs`` goes to that notebook only. A parameter no notebook declares, or a
+value whose type differs from the default's, is refused before anything runs
+(:func:`mindkit.notebook.check_parameters`, the checker ``mindkit run --param`` uses too); an
+int given for a float parameter reaches the notebook as a float (the run's name and key are those
+of the values given).
 
 **Execution** goes through Dask distributed: ``workers=N`` starts a ``LocalCluster`` of N
 single-threaded worker processes, ``scheduler="tcp://host:8786"`` submits to a running cluster
@@ -169,7 +169,7 @@ def plan(notebooks: str | Sequence[str], points: Sequence[Mapping[str, Any]], ou
     between points that give the upstream notebook the same parameters). ``inputs``: parameter
     -> (upstream notebook, sub-folder of its run), default
     :data:`mindkit.notebook.NOTEBOOK_INPUTS`."""
-    inputs = NOTEBOOK_INPUTS if inputs is None else inputs
+    inputs = mindkit.notebook.NOTEBOOK_INPUTS if inputs is None else inputs
     refs = [notebooks] if isinstance(notebooks, (str, Path)) else list(notebooks)
     if not refs:
         raise ValueError("a sweep needs at least one notebook")
