@@ -19,7 +19,7 @@ ablation need not sum to it), for integrated gradients the median relative conve
 (|delta| / sum |attribution|, shrinking with n_steps).
 
 Models come from --run-dir (notebook 02's students in run_dir/students, notebook 01's teachers in
-run_dir/teachers) through mindkit.distill.suite.models_for_seed; what does not match is trained
+run_dir/teachers) through mindkit.studies.models.models_for_seed; what does not match is trained
 (--epochs epochs, so a fallback takes minutes, not an hour) and saved under
 run_dir/04/seed<k>; the output says which models were loaded and which trained.
 
@@ -83,7 +83,7 @@ def timed(fn, repeats: int):
 def load_models(run_dir: Path, seed: int, epochs: int):
     """Notebook 02's MIND student and its teachers for ``seed``, loaded or (briefly) trained;
     ``(SeedModels, origin lines)``."""
-    from mindkit.distill.suite import models_for_seed
+    from mindkit.studies.models import models_for_seed
     from mindkit.train import TrainConfig
 
     t0 = time.time()

@@ -25,6 +25,9 @@ T = TypeVar("T")
 
 TASKS = ("binary", "multilabel", "multiclass")
 SPLITS = ("train", "val", "test")  # the partitions of every dataset, in this order
+# the notebook that trains the teachers (named in refusals that say how to rebuild them; the
+# notebooks' chaining, mindkit.notebook.NOTEBOOK_INPUTS, starts from it)
+TEACHERS_NOTEBOOK = "01_teachers"
 """``binary`` (y float ``[B, 1]``), ``multilabel`` (y float 0/1 ``[B, C]``) or ``multiclass``
 (y class index ``[B]``)."""
 
@@ -145,8 +148,8 @@ def rng_stream(seed: int, *name: int | str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *(_stream_key(p) for p in name)])
 
 
-__all__ = ["SPLITS", "TASKS", "check_choice", "check_number", "check_share", "progress",
-           "rng_stream"]
+__all__ = ["SPLITS", "TASKS", "TEACHERS_NOTEBOOK", "check_choice", "check_number", "check_share",
+           "progress", "rng_stream"]
 
 
 def with_ext(path: str | Path, ext: str,

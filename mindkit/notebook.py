@@ -22,16 +22,42 @@ import difflib
 import functools
 import json
 import numbers
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from mindkit.common import (
+    TEACHERS_NOTEBOOK as TEACHERS_NOTEBOOK,  # the notebook that trains the teachers
+)
+
 if TYPE_CHECKING:
     from mindkit.data import MultimodalDataset
     from mindkit.run import RunDir
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"  # the stored notebooks
+NOTEBOOKS_ENV = "MINDKIT_NOTEBOOKS"
+"""Environment variable naming the folder of the stored notebooks (read once, at import)."""
+
+
+def default_notebook_dir() -> Path:
+    """Where the stored notebooks are: the folder ``$MINDKIT_NOTEBOOKS`` names when it is set,
+    else the repository's ``notebooks/`` (next to the ``mindkit`` package of a source checkout).
+    :data:`NOTEBOOK_DIR` holds it; ``mindkit run``, ``mindkit sweep`` and
+    :func:`mindkit.sweep.run_sweep` find notebooks there (``notebook_dir=`` overrides it per
+    call)."""
+    env = os.environ.get(NOTEBOOKS_ENV, "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parents[1] / "notebooks"
+
+
+NOTEBOOK_DIR = default_notebook_dir()  # the stored notebooks
+NOTEBOOK_INPUTS: dict[str, tuple[str, str]] = {"teacher_dir": (TEACHERS_NOTEBOOK, "teachers")}
+"""How the notebooks chain: parameter -> (the notebook that makes it, the sub-folder of that
+notebook's ``run_dir`` it points at). A chained sweep (:func:`mindkit.sweep.run_sweep` with
+several notebooks) sets such a parameter of a notebook to its upstream run's sub-folder; this is
+the one place the series declares it (``run_sweep(..., inputs=...)`` replaces it per call)."""
 QUICK_MAX_PER_SPLIT = 240  # samples per split kept when quick=True
 NOT_IDENTITY = ("run_dir", "device")
 """Parameters that say where a run writes and computes, not what it is: left out of its key."""

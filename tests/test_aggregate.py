@@ -37,7 +37,8 @@ def test_seed_aggregate_errors():
 
 
 def test_paired_difference_and_claim_table():
-    from mindkit.evaluate.aggregate import claim_table, paired_difference
+    from mindkit.evaluate.aggregate import paired_difference
+    from mindkit.studies.claims import claim_table
 
     recs = []
     for s, (a, b) in enumerate([(0.8, 0.7), (0.9, 0.85), (0.7, 0.75)]):

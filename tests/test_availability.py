@@ -95,7 +95,7 @@ def test_a_model_that_reads_a_withheld_input_fails_loudly():
 
 
 def test_leaders_read_the_pair_in_either_order():
-    from mindkit.distill.ablation import leaders
+    from mindkit.studies.availability import leaders
 
     recs = [{"metric": "accuracy", "statistic": "availability", "method": m, "pattern": "a",
              "value": v, "ci_low": v - 0.1, "ci_high": v + 0.1, "seed": s}

@@ -240,8 +240,8 @@ def test_meta_split_comes_from_train_only(toy_dataset):
 
 
 def test_registered_seeded_and_rebuilt_from_a_checkpoint(toy_dataset, tmp_path):
-    from mindkit.distill.suite import ReuseWarning, load_or_train
     from mindkit.evaluate.heads import evaluate_student
+    from mindkit.studies.models import ReuseWarning, load_or_train
     from mindkit.train.checkpoint import load_model
 
     assert "mckd" in TEACHER_FREE and not needs_teachers("mckd@mckd_meta_every=2")

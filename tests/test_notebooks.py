@@ -314,7 +314,7 @@ def test_baselines_notebook_runs_quick(tmp_path, background):
     run = Path(steps[0][1])
     records = json.loads((run / "metrics.json").read_text())
     methods = {r["method"] for r in records}
-    from mindkit.distill.compare import FULL_DESIGN
+    from mindkit.studies.compare import FULL_DESIGN
 
     assert set(FULL_DESIGN) <= methods
     assert (run / "03_claims.csv").exists() and (run / "03_methods.png").exists()

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mindkit.data import load
-from mindkit.distill.compare import compare_methods
 from mindkit.distill.recipes import train_teachers
 from mindkit.parallel import Task, resolve_workers, run_tasks
+from mindkit.studies.compare import compare_methods
 from mindkit.train import TrainConfig
 from mindkit.train.store import ModelStore
 

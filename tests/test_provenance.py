@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from mindkit.distill.compare import teachers_for
 from mindkit.distill.recipes import load_teacher_nets, load_teachers, train_teachers
 from mindkit.provenance import StaleStateError, dataset_provenance, split_hash
+from mindkit.studies.compare import teachers_for
 from mindkit.train import TrainConfig, load_model
 
 CFG = TrainConfig(epochs=1, batch_size=32)

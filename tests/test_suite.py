@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mindkit.distill.methods import MethodContext
-from mindkit.distill.suite import ReuseWarning, load_or_train, scarcity_curve
 from mindkit.evaluate.predictions import student_predictions
 from mindkit.models import UnimodalNet
+from mindkit.studies import ReuseWarning, load_or_train, scarcity_curve
 from mindkit.train import TrainConfig
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from mindkit.common import TEACHERS_NOTEBOOK
 from mindkit.data.base import MultimodalDataset
 from mindkit.distill.cache import EnsembleTargets
 from mindkit.distill.mind import (
@@ -46,8 +47,9 @@ from mindkit.train.store import (
 )
 from mindkit.train.trainer import Callback, History, TrainConfig, Trainer
 
-TEACHER_FIX = ("rerun notebooks/01_teachers.ipynb with this run_dir and dataset parameters, or "
-               "use another run_dir")
+# the notebook that trains the teachers is named where the notebooks are declared
+TEACHER_FIX = (f"rerun notebooks/{TEACHERS_NOTEBOOK}.ipynb with this run_dir and dataset "
+               "parameters, or use another run_dir")
 
 
 def fit_method(method: Method, dataset: MultimodalDataset, config: TrainConfig | None = None,

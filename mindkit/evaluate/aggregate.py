@@ -101,7 +101,7 @@ def pooled_run_difference(predictions_dir, seeds, method_a: str, method_b: str, 
     the per-seed paired bootstrap differences (each seed's two models scored on the same
     resampled samples). It measures the sampling uncertainty of the test sets, where the
     across-seed t-interval measures the spread between seeds. Reads the predictions that
-    :func:`mindkit.distill.compare.compare_methods` saved (``seed<k>/predictions/<m>.parquet``).
+    :func:`mindkit.studies.compare.compare_methods` saved (``seed<k>/predictions/<m>.parquet``).
     """
     from pathlib import Path
 
@@ -124,46 +124,3 @@ def pooled_run_difference(predictions_dir, seeds, method_a: str, method_b: str, 
     out = pooled_paired_difference(d_a, d_b, pts_a, pts_b, metric=metric)
     return {f"pooled_{k}": v for k, v in out.items()}
 
-
-def claim_table(records, metric: str, modalities: list[str], predictions_dir=None,
-                task: str | None = None, n_boot: int = 1000) -> "object":
-    """The comparisons behind MIND's claims, as paired differences over seeds.
-
-    (a) ``mind - no_kd`` on each head; (b) ``mind - single_head_*`` and ``no_kd - single_head_*``
-    on the routed prediction for all samples and each single-modality group; (c) ``mind_<f> -
-    no_kd_<f>`` for each other fusion. Rows whose methods were not run are left out. With
-    ``predictions_dir`` (and ``task``), each row also gets the pooled per-run paired bootstrap
-    (:func:`pooled_run_difference`): ``pooled_diff``, ``pooled_ci_low``/``high``,
-    ``pooled_p_a_better``.
-    """
-    import pandas as pd
-
-    df = pd.DataFrame(list(records)) if not isinstance(records, pd.DataFrame) else records
-    have = set(df["method"])
-    groups = [g for g in df["group"].unique() if str(g).startswith("only_")]
-    rows = []
-
-    def add(claim, a, b, head, group):
-        if a in have and b in have:
-            sel = df[(df["head"] == head) & (df["group"] == group) & (df["metric"] == metric)]
-            if sel.empty:
-                return
-            row = {"claim": claim, **paired_difference(df, a, b, metric, head, group)}
-            if predictions_dir is not None:
-                if task is None:
-                    raise ValueError("claim_table with predictions_dir needs the task")
-                seeds = sorted(set(sel[sel["method"] == a]["seed"]) &
-                               set(sel[sel["method"] == b]["seed"]))
-                row.update(pooled_run_difference(predictions_dir, seeds, a, b, task, metric,
-                                                 head, group, n_boot))
-            rows.append(row)
-
-    for head, group in [("mm", "paired"), ("routed", "all")] + [(m, f"has_{m}")
-                                                                for m in modalities]:
-        add("a: KD helps", "mind", "no_kd", head, group)
-    for single in ("single_head_zero", "single_head_learned", "single_head_ensemble_kd"):
-        for group in ["all", "paired", *groups]:
-            add("b: multi-head beats single-head", "mind", single, "routed", group)
-    for f in ("early", "late", "attention"):
-        add(f"c: KD helps with {f} fusion", f"mind_{f}", f"no_kd_{f}", "routed", "all")
-    return pd.DataFrame(rows)

@@ -2,7 +2,7 @@
 distributed, resumable, failures isolated; ``collect`` gathers the results into pandas.
 
     from mindkit.sweep import run_sweep, collect
-    run_sweep("02_mind_distillation", {"alpha": [0.2, 0.8], "seed": [0, 1]}, "runs/sweeps/a",
+    run_sweep("mind_distillation.ipynb", {"alpha": [0.2, 0.8], "seed": [0, 1]}, "runs/sweeps/a",
               fixed={"quick": True, "teacher_dir": "/abs/runs/demo/teachers"}, workers=2)
     df = collect("runs/sweeps/a")
 

@@ -1,8 +1,10 @@
 """What a sweep shows: the effect of each setting as a paired difference over seeds.
 
-Every run of notebook 02 (one seed, one setting) records ``mind - no_kd`` as a paired
-difference on its own test samples. :func:`sweep_effect` takes the :func:`mindkit.sweep.collect`
-frame and, for each setting (the columns ``by``), pools the seeds: the mean of the per-seed
+Every run of the swept notebook (one seed, one setting) records a paired difference ``a - b``
+between two methods on its own test samples (a ``paired_difference`` record whose ``method`` is
+``"a - b"``; which methods is the notebook's choice, not this module's: by default the only pair
+the runs recorded). :func:`sweep_effect` takes the :func:`mindkit.sweep.collect` frame and, for
+each setting (the columns ``by``), pools the seeds: the mean of the per-seed
 differences, its 95% t-interval across seeds (DESIGN 5b; :func:`mindkit.evaluate.aggregate.
 seed_aggregate` does the arithmetic) and whether that interval excludes zero (``holds``).
 Parameters left out of ``by`` are averaged within each seed first, which gives the main effect of
@@ -16,7 +18,7 @@ the same mean, where the t-interval measures how much it moves between seeds.
 :func:`expand_json_column` find what a sweep varied (``dataset_options`` keys included).
 :func:`plan_sweep` splits a grid into the ``run_sweep`` calls that reuse existing teachers where
 they fit (only for the seed they were made with), and :func:`ensure_sweep` runs them unless the
-folder already holds finished runs (notebook 08 does all of this).
+folder already holds finished runs (the sweep-analysis notebook does all of this).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from mindkit.sweep import run_sweep
 from mindkit.sweep.collect import param_cell, run_folders
 from mindkit.sweep.runner import read_status
 
-DEFAULT_METHOD = "mind - no_kd"
 STATISTIC = "sweep_mean_paired_difference"
 # columns of a collect() frame that describe a record or a run, never a sweep factor
 _NOT_FACTORS = {
@@ -87,9 +88,10 @@ def _check_frame(df) -> None:
 
 
 def paired_rows(df, *, head: str = "routed", group: str = "all", metric: str | None = None,
-                method: str = DEFAULT_METHOD):
-    """The per-run paired-difference records of ``method`` on one head, group and metric (the
-    rows :func:`sweep_effect` pools), with a clear error naming what the frame has instead."""
+                method: str | None = None):
+    """The per-run paired-difference records of ``method`` (``"a - b"``; default: the only
+    paired method the finished runs recorded) on one head, group and metric (the rows
+    :func:`sweep_effect` pools), with a clear error naming what the frame has instead."""
     _check_frame(df)
     need = [c for c in ("method", "head", "group", "metric", "value", "seed") if c not in df]
     if need:
@@ -99,11 +101,18 @@ def paired_rows(df, *, head: str = "routed", group: str = "all", metric: str | N
     paired = ok
     if "statistic" in ok:
         paired = ok[ok["statistic"] == "paired_difference"]
+    if method is None:
+        present = list(dict.fromkeys(paired["method"].dropna().astype(str)))
+        if len(present) > 1:
+            raise ValueError(f"the finished runs hold paired differences of several methods "
+                             f"({_describe(paired, 'method')}); pass method=, e.g. "
+                             f"method={present[0]!r}")
+        method = present[0] if present else None
     by_method = paired[paired["method"] == method]
     if by_method.empty:
         raise ValueError(
-            f"no paired-difference records of {method!r} among the finished runs; paired "
-            f"methods present: {_describe(paired, 'method')} (all methods: "
+            f"no paired-difference records of {method or 'any method'!r} among the finished "
+            f"runs; paired methods present: {_describe(paired, 'method')} (all methods: "
             f"{_describe(ok, 'method')}; runs ok: {ok['run'].nunique() if 'run' in ok else '?'})")
     sel = by_method[(by_method["head"] == head) & (by_method["group"] == group)]
     if sel.empty:
@@ -137,20 +146,21 @@ def _sort_key(values):
 
 
 def sweep_effect(df, by, *, head: str = "routed", group: str = "all", metric: str | None = None,
-                 method: str = DEFAULT_METHOD, sweep_dir: str | Path | None = None,
+                 method: str | None = None, sweep_dir: str | Path | None = None,
                  n_boot: int = 1000, task: str | None = None):
     """One row per setting (each combination of the columns ``by``), seeds pooled.
 
     Columns: the ``by`` values; ``mean_diff`` (mean over seeds of the per-seed ``method``
-    differences, e.g. MIND minus no-KD); ``ci_low``/``ci_high``, its 95% t-interval across seeds
-    (NaN with one seed); ``std``; ``n_seeds``; ``seeds`` and ``per_seed`` (the seeds and their
-    differences, in seed order); ``holds``: ``"better"``/``"worse"`` where the interval excludes
-    zero (``a`` better or worse, lower being better for ``nll``), else ``"no"``; ``mean_a`` and
-    ``mean_b`` (both methods' mean scores); ``run_ci_low``/``run_ci_high`` (the mean per-run
-    paired-bootstrap bounds: one test set's sampling uncertainty); ``n_pooled`` (records averaged
-    within each seed: more than 1 where the grid varies a parameter not in ``by``); ``n`` (test
-    samples scored per run, the mean over runs); ``n_failed``
-    (failed runs of the setting); ``runs``; and ``metric``, ``head``, ``group``, ``method``.
+    differences, ``"a - b"``; default: the only paired method the runs recorded);
+    ``ci_low``/``ci_high``, its 95% t-interval across seeds (NaN with one seed); ``std``;
+    ``n_seeds``; ``seeds`` and ``per_seed`` (the seeds and their differences, in seed order);
+    ``holds``: ``"better"``/``"worse"`` where the interval excludes zero (``a`` better or worse,
+    lower being better for ``nll``), else ``"no"``; ``mean_a`` and ``mean_b`` (both methods' mean
+    scores); ``run_ci_low``/``run_ci_high`` (the mean per-run paired-bootstrap bounds: one test
+    set's sampling uncertainty); ``n_pooled`` (records averaged within each seed: more than 1 where
+    the grid varies a parameter not in ``by``); ``n`` (test samples scored per run, the mean over
+    runs); ``n_failed`` (failed runs of the setting); ``runs``; and ``metric``, ``head``, ``group``,
+    ``method``.
 
     ``metric`` defaults to the only metric present, or the task's primary metric when the
     metrics are a task's defaults. With ``sweep_dir`` (the folder that was collected), the
@@ -171,7 +181,7 @@ def sweep_effect(df, by, *, head: str = "routed", group: str = "all", metric: st
     if "seed" in by:
         raise ValueError("'seed' is what sweep_effect pools over; leave it out of by")
     sel = paired_rows(df, head=head, group=group, metric=metric, method=method)
-    metric = str(sel["metric"].iloc[0])
+    metric, method = str(sel["metric"].iloc[0]), str(sel["method"].iloc[0])
     sel = sel.copy()
     sel["_key"] = 0  # so that by=[] gives one overall row
     keys = by or ["_key"]
@@ -566,7 +576,7 @@ TEACHER_FIELDS = ("dataset", "dataset_options", "quick", "sizes", "archs")
 
 def plan_sweep(notebook: str, grid: dict[str, list], seeds: Sequence[int], *,
                fixed: dict[str, Any] | None = None, teacher_dir: str | Path | None = None,
-               teacher_seed: int | None = None, upstream: str = "01_teachers") -> list[dict]:
+               teacher_seed: int | None = None, upstream: str | None = None) -> list[dict]:
     """The :func:`mindkit.sweep.run_sweep` calls for ``notebook`` over ``grid`` x ``seeds``, as
     a list of ``{"notebooks", "grid", "fixed"}`` keyword arguments.
 
@@ -574,9 +584,14 @@ def plan_sweep(notebook: str, grid: dict[str, list], seeds: Sequence[int], *,
     the dataset options). So existing teachers (``teacher_dir``, made with ``teacher_seed`` and
     the dataset settings in ``fixed``) serve only the runs of that seed: those get
     ``teacher_dir``; every other seed chains ``upstream`` (run once per seed, shared by the
-    settings). A grid that varies what teachers depend on (``dataset``, ``dataset_options``,
-    ``quick``, parameters prefixed ``<upstream>.``) chains every run. ``fixed`` goes to every
-    run (a ``"<notebook>.epochs"`` prefix reaches that notebook only)."""
+    settings; default: the notebook that makes ``teacher_dir``,
+    :data:`mindkit.notebook.NOTEBOOK_INPUTS`). A grid that varies what teachers depend on
+    (``dataset``, ``dataset_options``, ``quick``, parameters prefixed ``<upstream>.``) chains every
+    run. ``fixed`` goes to every run (a ``"<notebook>.epochs"`` prefix reaches that notebook
+    only)."""
+    from mindkit.notebook import NOTEBOOK_INPUTS
+
+    upstream = upstream or NOTEBOOK_INPUTS["teacher_dir"][0]
     grid = {k: list(v) for k, v in grid.items()}
     if "seed" in grid:
         raise ValueError("give the seeds as seeds=, not in the grid")
@@ -613,7 +628,7 @@ def finished_runs(sweep_dir: str | Path) -> int:
 def ensure_sweep(sweep_dir: str | Path, notebook: str, grid: dict[str, list],
                  seeds: Sequence[int], *, fixed: dict[str, Any] | None = None,
                  teacher_dir: str | Path | None = None, teacher_seed: int | None = None,
-                 **run_kwargs) -> list:
+                 upstream: str | None = None, **run_kwargs) -> list:
     """Run the sweep that :func:`plan_sweep` plans into ``sweep_dir``, unless it already holds
     finished runs (then they are analysed as they are and nothing runs; an interrupted sweep is
     resumed with :func:`mindkit.sweep.run_sweep` itself). Returns the
@@ -626,7 +641,7 @@ def ensure_sweep(sweep_dir: str | Path, notebook: str, grid: dict[str, list],
         return []
     summaries = []
     for call in plan_sweep(notebook, grid, seeds, fixed=fixed, teacher_dir=teacher_dir,
-                           teacher_seed=teacher_seed):
+                           teacher_seed=teacher_seed, upstream=upstream):
         summaries.append(run_sweep(call["notebooks"], call["grid"], sweep_dir,
                                    fixed=call["fixed"], **run_kwargs))
         print(summaries[-1])

@@ -174,7 +174,8 @@ def _short(v: Any) -> str:
 
 
 def _label(key: str) -> str:
-    """``01_teachers.epochs`` -> ``01.epochs``; other names as they are."""
+    """``<prefix>_<name>.epochs`` (a notebook-scoped parameter) -> ``<prefix>.epochs``; other
+    names as they are."""
     if "." in key:
         stage, name = key.rsplit(".", 1)
         return f"{stage.split('_')[0]}.{name}"

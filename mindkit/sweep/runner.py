@@ -12,14 +12,20 @@ Layout of a sweep folder ``out``::
 A run is written into ``out/.tmp/`` and renamed into place when it ends, so an interrupted sweep
 never leaves a half-written run that counts as finished; ``status.json`` is written last.
 
-**Chains.** ``notebooks=["01_teachers", "02_mind_distillation"]``: each run of the last notebook
-needs a run of the first; the first is run once per distinct set of the parameters it declares
-(so once per seed, say) and the second gets ``teacher_dir`` pointing at its ``teachers/``. A
-parameter goes to every notebook of the chain that declares it; ``01_teachers.epochs`` goes to
-that notebook only. A parameter no notebook declares, or a value whose type differs from the
-default's, is refused before anything runs (:func:`mindkit.notebook.check_parameters`, the
-checker ``mindkit run --param`` uses too); an int given for a float parameter reaches the
-notebook as a float (the run's name and key are those of the values given).
+**Notebooks** are found by name or number in ``notebook_dir``, by default
+:data:`mindkit.notebook.NOTEBOOK_DIR` (the repository's ``notebooks/``, or the folder the
+environment variable ``MINDKIT_NOTEBOOKS`` names); a path to an ``.ipynb`` file works anywhere.
+
+**Chains.** ``notebooks=[<teachers notebook>, <students notebook>]``: each run of the last
+notebook needs a run of the first; the first is run once per distinct set of the parameters it
+declares (so once per seed, say) and the second gets the parameters that ``inputs`` says the first
+makes (default :data:`mindkit.notebook.NOTEBOOK_INPUTS`: ``teacher_dir`` pointing at the teachers
+notebook's ``teachers/``). A parameter goes to every notebook of the chain that declares it;
+``<notebook name>.epochs`` goes to that notebook only. A parameter no notebook declares, or a
+value whose type differs from the default's, is refused before anything runs
+(:func:`mindkit.notebook.check_parameters`, the checker ``mindkit run --param`` uses too); an
+int given for a float parameter reaches the notebook as a float (the run's name and key are those
+of the values given).
 
 **Execution** goes through Dask distributed: ``workers=N`` starts a ``LocalCluster`` of N
 single-threaded worker processes, ``scheduler="tcp://host:8786"`` submits to a running cluster
@@ -59,9 +65,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import mindkit.notebook
 from mindkit import __version__
 from mindkit.notebook import (
-    NOTEBOOK_DIR,
+    NOTEBOOK_INPUTS,
     Parameter,
     ParameterError,
     check_parameters,
@@ -72,9 +79,9 @@ from mindkit.sweep.grid import canonical, expand, params_key, run_name
 
 STAGES_DIR = "_stages"
 TMP_DIR = ".tmp"
-# parameters through which a notebook consumes an earlier notebook's output:
-# parameter -> (the notebook that makes it, the sub-folder of that notebook's run_dir)
-INPUTS = {"teacher_dir": ("01_teachers", "teachers")}
+# parameters through which a notebook consumes an earlier notebook's output: declared with the
+# notebooks (mindkit.notebook.NOTEBOOK_INPUTS), kept here under its old name
+INPUTS = NOTEBOOK_INPUTS
 RESERVED = {"run_dir": "the sweep sets it (one folder per run under --out)"}
 GPU = "GPU"  # the Dask worker resource a run asks one of with gpus > 0
 
@@ -83,8 +90,10 @@ GPU = "GPU"  # the Dask worker resource a run asks one of with gpus > 0
 # notebooks and their parameters
 
 
-def resolve_notebook(ref: str | Path, notebook_dir: Path = NOTEBOOK_DIR) -> Path:
-    """A notebook path from a path, a name (``02_mind_distillation``) or its number (``02``)."""
+def resolve_notebook(ref: str | Path, notebook_dir: Path | None = None) -> Path:
+    """A notebook path from a path, a name or its number (the name's prefix before ``_``), found
+    in ``notebook_dir`` (default :data:`mindkit.notebook.NOTEBOOK_DIR`)."""
+    notebook_dir = Path(notebook_dir or mindkit.notebook.NOTEBOOK_DIR)
     p = Path(ref)
     if p.suffix == ".ipynb" and p.exists():
         return p.resolve()
@@ -155,9 +164,13 @@ def _split_stage_params(point: Mapping[str, Any], stages: Sequence[Stage]) -> li
 
 
 def plan(notebooks: str | Sequence[str], points: Sequence[Mapping[str, Any]], out: str | Path,
-         notebook_dir: Path = NOTEBOOK_DIR) -> list[Job]:
+         notebook_dir: Path | None = None,
+         inputs: Mapping[str, tuple[str, str]] | None = None) -> list[Job]:
     """The jobs of the last notebook, one per point, each linked to its upstream jobs (shared
-    between points that give the upstream notebook the same parameters)."""
+    between points that give the upstream notebook the same parameters). ``inputs``: parameter
+    -> (upstream notebook, sub-folder of its run), default
+    :data:`mindkit.notebook.NOTEBOOK_INPUTS`."""
+    inputs = mindkit.notebook.NOTEBOOK_INPUTS if inputs is None else inputs
     refs = [notebooks] if isinstance(notebooks, (str, Path)) else list(notebooks)
     if not refs:
         raise ValueError("a sweep needs at least one notebook")
@@ -172,7 +185,7 @@ def plan(notebooks: str | Sequence[str], points: Sequence[Mapping[str, Any]], ou
         for i, stage in enumerate(stages):
             params = dict(per[i])
             if prev is not None:
-                for pname, (maker, sub) in INPUTS.items():
+                for pname, (maker, sub) in inputs.items():
                     if pname in stage.declared and pname not in params and \
                             prev.stage.name == maker:
                         params[pname] = str(prev.folder / sub)
@@ -423,13 +436,14 @@ def run_sweep(notebooks: str | Sequence[str], grid: Mapping[str, list] | None = 
               fixed: Mapping[str, Any] | None = None, workers: int = 2,
               scheduler: str | None = None, timeout: float = 1800, retries: int = 1,
               retry_failed: bool = False, stagger: float = 2.0, progress: bool = True,
-              dry_run: bool = False, notebook_dir: Path = NOTEBOOK_DIR,
-              gpus: int = 0) -> SweepSummary:
+              dry_run: bool = False, notebook_dir: Path | None = None,
+              gpus: int = 0, inputs: Mapping[str, tuple[str, str]] | None = None
+              ) -> SweepSummary:
     """Run ``notebooks`` over ``grid`` (Cartesian product) plus the ``include`` points, each run
     in its own folder under ``out``; runs that finished ok earlier are skipped (failed ones too,
     unless ``retry_failed``). ``gpus=N`` runs them on N local workers with one GPU each (with
     ``scheduler``: on its workers that declare a ``GPU`` resource). Returns the counts and every
-    run's status; see the module doc."""
+    run's status; see the module doc (``notebook_dir`` and ``inputs``: there)."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
         raise ParameterError(f"gpus must be a whole number >= 0 (GPUs, one per run), got "
                              f"{gpus!r}")
@@ -439,7 +453,7 @@ def run_sweep(notebooks: str | Sequence[str], grid: Mapping[str, list] | None = 
     gpu_ids = _gpu_ids(gpus) if gpus and scheduler is None and not dry_run else []
     out = Path(out).resolve()
     points = expand(grid, include, fixed)
-    finals = plan(notebooks, points, out, notebook_dir)
+    finals = plan(notebooks, points, out, notebook_dir, inputs)
     summary = SweepSummary(out=out)
     todo_final, done_status = [], {}
     for job in finals:

@@ -19,13 +19,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from mindkit.data import load
-from mindkit.data.scarcity import with_paired_share
-from mindkit.distill.methods import MethodContext, needs_teachers, parse_method, run_method
-from mindkit.distill.recipes import stored_teacher_job, train_teachers
-from mindkit.distill.recipes import teacher_config as size_config
-from mindkit.parallel import Task, resolve_workers, run_tasks
-from mindkit.train.store import ModelStore
+from mindkit.parallel import Task, run_tasks
 from mindkit.train.trainer import TrainConfig
 
 
@@ -50,6 +44,9 @@ class DataRecipe:
 
 @functools.lru_cache(maxsize=8)
 def _build(recipe: DataRecipe):
+    from mindkit.data import load
+    from mindkit.data.scarcity import with_paired_share
+
     ds = load(recipe.name, seed=recipe.seed, **json.loads(recipe.options))
     if recipe.max_per_split:
         ds = ds.subsample(recipe.max_per_split, recipe.seed)
@@ -64,6 +61,9 @@ def recipe(dataset: str, seed: int, dataset_options: dict | None = None,
 
 def _teachers(data: DataRecipe, sizes: tuple, config: TrainConfig, store_root: str):
     """The teachers of ``data``'s full dataset, through the store (trained or found)."""
+    from mindkit.distill.recipes import train_teachers
+    from mindkit.train.store import ModelStore
+
     ds = data.full().build()
     nets, rows = train_teachers(ds, list(sizes), config=config, progress=False,
                                 store=ModelStore(store_root))
@@ -74,6 +74,8 @@ def teacher_job(data: DataRecipe, modality: str, size: str, config: TrainConfig,
                 store_root: str) -> str:
     """One teacher of ``data``'s full dataset (``config`` already the size's own,
     :func:`~mindkit.distill.recipes.teacher_config`), into the store."""
+    from mindkit.distill.recipes import stored_teacher_job
+
     return stored_teacher_job(store_root, data.full().build(), modality, size, None, config)
 
 
@@ -81,6 +83,9 @@ def method_job(name: str, data: DataRecipe, sizes: tuple, teacher_config: TrainC
                student_config: TrainConfig, context: dict, store_root: str) -> str:
     """Train method ``name`` as the studies do: the context of ``data``'s (full) teachers, the
     dataset of ``data`` (with its paired share), ``context`` settings, into the store."""
+    from mindkit.distill.methods import MethodContext, run_method
+    from mindkit.train.store import ModelStore
+
     nets, scores = (_teachers(data, sizes, teacher_config, store_root)
                     if teacher_config is not None else ({}, {}))
     ctx = MethodContext(data.build(), nets, scores, student_config, progress=False,
@@ -96,12 +101,16 @@ def pretrain(dataset: str, seeds: Sequence[int], methods: Sequence[str], workers
              share_methods: Sequence[str] = (), progress: bool = True, **context) -> dict:
     """Train, in parallel into ``store``, every teacher and student that a study over
     ``seeds`` x ``methods`` needs (and, for the scarcity curve, ``share_methods`` at each of
-    ``paired_shares`` below 1), exactly as :func:`mindkit.distill.suite.models_for_seed` and
-    :func:`mindkit.distill.compare.compare_methods` would train them one by one. Teachers are
+    ``paired_shares`` below 1), exactly as :func:`mindkit.studies.models.models_for_seed` and
+    :func:`mindkit.studies.compare.compare_methods` would train them one by one. Teachers are
     trained only for seeds where some method distils from them. ``context``: MethodContext
     settings (alpha, T, ...) with ``store``, the :class:`~mindkit.train.store.ModelStore`.
     Does nothing with ``workers`` 0 or 1 or without a store: the study then trains serially
     as before. Returns ``{job: source}``."""
+    from mindkit.distill.methods import needs_teachers, parse_method
+    from mindkit.distill.recipes import teacher_config as size_config
+    from mindkit.parallel import resolve_workers
+
     store = context.get("store")
     if store is None or resolve_workers(workers) <= 1:
         return {}

@@ -6,7 +6,7 @@ dataset and split), then every method is trained and scored per head on the test
 bootstrap CIs. Each method's test predictions are kept in
 ``run_dir/seed<k>/predictions/<method>.parquet`` and its student in
 ``run_dir/seed<k>/students/<method>.safetensors`` (notebook 04 reuses them), so paired comparisons
-(within a seed and pooled over seeds, :func:`mindkit.evaluate.aggregate.claim_table`) are
+(within a seed and pooled over seeds, :func:`mindkit.studies.claims.claim_table`) are
 computed on the same samples.
 Aggregate with :func:`mindkit.evaluate.aggregate.seed_aggregate`.
 """
@@ -22,14 +22,13 @@ from typing import Sequence
 
 from mindkit.atomic import write_text
 from mindkit.data import load
-from mindkit.distill.jobs import pretrain
 from mindkit.distill.methods import MethodContext, parse_method, run_method
 from mindkit.distill.mind import WEIGHT_MODES, chance_level, modality_informed_weights
 from mindkit.distill.recipes import load_teacher_nets, teacher_val_scores, train_teachers
 from mindkit.evaluate.heads import evaluate_student
 from mindkit.provenance import StaleStateError, dataset_provenance
+from mindkit.studies.jobs import pretrain
 from mindkit.train.trainer import TrainConfig
-
 
 # notebook 03's methods: CORE_DESIGN is its default (every claim of its claim table: KD helps,
 # multi-head beats single-head, KD helps with late fusion; and the main ablations), FULL_DESIGN
@@ -144,3 +143,7 @@ def head_weight_table(run_dir: str | Path, seeds: Sequence[int], task: str, num_
                 row["undefined"] = str(err)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+__all__ = ["CORE_DESIGN", "FULL_DESIGN", "compare_methods", "head_weight_table",
+           "predictions_path", "teachers_for"]

@@ -1,7 +1,7 @@
 """Notebook 06's study: methods trained per seed, scored under every availability pattern,
 compared pairwise with a reference, with the gradient-modulation logs kept for the curves.
 
-:func:`availability_study` trains (or reuses, :func:`mindkit.distill.suite.models_for_seed`) each
+:func:`availability_study` trains (or reuses, :func:`mindkit.studies.models.models_for_seed`) each
 method for each seed, scores every method on the same test samples (those with every modality)
 under each availability pattern (:mod:`mindkit.evaluate.availability`), and returns tidy records:
 per-seed scores with bootstrap CIs, per-seed paired differences against ``reference``, the same
@@ -16,17 +16,15 @@ from typing import Sequence
 
 import pandas as pd
 
-from mindkit.distill.jobs import pretrain
 from mindkit.distill.methods import parse_method
-from mindkit.distill.suite import models_for_seed
-from mindkit.evaluate.aggregate import seed_aggregate
 from mindkit.evaluate.availability import (
     availability_differences,
-    availability_patterns,
     availability_scores,
     pooled_availability_differences,
 )
-from mindkit.evaluate.metrics import higher_is_better, primary_metric
+from mindkit.evaluate.metrics import primary_metric
+from mindkit.studies.jobs import pretrain
+from mindkit.studies.models import models_for_seed
 from mindkit.train.trainer import TrainConfig
 
 # the pooled-bottleneck paper's ablation: the full method and one component removed at a time
@@ -65,7 +63,7 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
     :class:`~mindkit.distill.methods.MethodContext` fields (``gm_alpha``, ``bn_absent``...),
     ``store`` among them (a :class:`~mindkit.train.store.ModelStore`); with a store and
     ``workers`` > 1 (-1: one per core), every model is first trained in parallel into it
-    (:func:`mindkit.distill.jobs.pretrain`)."""
+    (:func:`mindkit.studies.jobs.pretrain`)."""
     for m in methods:
         parse_method(m)  # fail before any training on an unknown name
     if compare_to == "all":
@@ -128,6 +126,9 @@ def ablation_table(records, metric: str, methods: Sequence[str] | None = None,
                    labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Methods x availability patterns: the mean over seeds of ``metric`` with its across-seed
     t-interval, as ``"0.812 [0.790, 0.834]"`` strings (one seed: the value alone)."""
+    from mindkit.evaluate.aggregate import seed_aggregate
+    from mindkit.evaluate.availability import availability_patterns
+
     df = pd.DataFrame(list(records))
     df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
     if df.empty:
@@ -189,6 +190,9 @@ def leaders(records, pooled, metric: str) -> pd.DataFrame:
     the pooled paired difference between them (best minus runner-up, on the same samples) with
     its 95% CI; ``clear_lead`` is True when that CI lies above 0. ``pooled`` must hold the
     pair (in either order; :func:`availability_study` with ``compare_to="all"``)."""
+    from mindkit.evaluate.aggregate import seed_aggregate
+    from mindkit.evaluate.metrics import higher_is_better
+
     df = pd.DataFrame(list(records))
     df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
     agg = seed_aggregate(df, by=["method", "pattern"])

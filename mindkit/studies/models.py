@@ -1,10 +1,12 @@
-"""Reuse trained models across notebooks: find a method's student or the teachers in earlier
-runs, refuse stale ones, train only what is missing; and the train-time scarcity curve.
+"""Reuse trained models across the notebooks of a study: find a method's student or the teachers
+in earlier runs, refuse stale ones, train only what is missing, seed by seed.
 
 Notebook 02 saves its students in ``run_dir/students/<method>.safetensors``, notebook 03 (through
-:func:`mindkit.distill.compare.compare_methods`) in ``run_dir/03/seed<k>/students``, and notebook
-01 its teachers in ``run_dir/teachers``. A checkpoint is reused only when it was made for the same
-dataset and split (provenance), by the same method with the same settings and the same student
+:func:`mindkit.studies.compare.compare_methods`) in ``run_dir/03/seed<k>/students``, and notebook
+01 its teachers in ``run_dir/teachers``. Which stage folders are searched, and where a stage saves
+what it trains, is this module's :data:`STAGES` and :data:`DEFAULT_STAGE` (the studies' own
+defaults; the method layer knows no notebook). A checkpoint is reused only when it was made for the
+same dataset and split (provenance), by the same method with the same settings and the same student
 architecture; otherwise the reason is said in a warning and the model is trained anew.
 """
 
@@ -18,9 +20,6 @@ from typing import Sequence
 
 import pandas as pd
 
-from mindkit.data import load
-from mindkit.data.scarcity import paired_count, with_paired_share
-from mindkit.distill.jobs import pretrain
 from mindkit.distill.methods import (
     STEP_LOGS,
     MethodContext,
@@ -29,12 +28,16 @@ from mindkit.distill.methods import (
     run_method,
     step_log_path,
 )
-from mindkit.distill.recipes import load_teacher_nets, train_teachers
-from mindkit.evaluate.heads import evaluate_student
+from mindkit.distill.recipes import load_teacher_nets
 from mindkit.models.build import model_config
 from mindkit.provenance import StaleStateError
 from mindkit.train.checkpoint import checkpoint_path, load_model, read_meta
 from mindkit.train.trainer import TrainConfig
+
+# the stage folders (``run_dir/<stage>/seed<k>``) of the notebooks that train per seed, searched in
+# this order for reusable teachers and students; a notebook saves into its own stage folder
+STAGES = ("03", "04", "06")
+DEFAULT_STAGE = "04"
 
 
 class ReuseWarning(UserWarning):
@@ -131,7 +134,7 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
                     teacher_sizes: Sequence[str] = ("xs", "s", "m"),
                     teacher_config: TrainConfig | None = None,
                     student_config: TrainConfig | None = None, progress: bool = True,
-                    stage: str = "04", **context) -> SeedModels:
+                    stage: str = DEFAULT_STAGE, **context) -> SeedModels:
     """The dataset of ``seed`` (subsampled to ``max_per_split`` when given, as quick notebooks
     do), its teachers and the students of ``methods``, reused from earlier notebooks where they
     match and trained otherwise (saved under ``run_dir/04/seed<k>``). Teachers: notebook 01's
@@ -142,13 +145,16 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     folder (``run_dir/<stage>/seed<k>``, default ``"04"``) where whatever is trained is saved
     (and searched last). Teachers are looked up only when a method distils from them.
     ``context`` sets :class:`MethodContext` fields."""
+    from mindkit.data import load
+    from mindkit.distill.recipes import train_teachers
+
     run_dir = Path(run_dir)
     ds = load(dataset, seed=seed, **(dataset_options or {}))
     if max_per_split:
         ds = ds.subsample(max_per_split, seed)
     own = run_dir / stage / f"seed{seed}"
     mine = seed == run_seed
-    stages = ["03"] + [st for st in ("04", "06") if st != stage]
+    stages = [st for i, st in enumerate(STAGES) if i == 0 or st != stage]  # the first: always
     t_dirs = ([run_dir / "teachers"] if mine else []) + [
         run_dir / st / f"seed{seed}" / "teachers" for st in stages] + [own / "teachers"]
     store = context.get("store")
@@ -179,8 +185,10 @@ def models_for_seeds(dataset: str, seeds: Sequence[int], methods: Sequence[str],
     """:func:`models_for_seed` for each of ``seeds`` (``kwargs`` as there, ``store`` among
     them). With a store and ``workers`` > 1 (-1: one per core), every teacher and student those
     calls need, and ``share_methods`` retrained at each of ``paired_shares`` (what
-    :func:`scarcity_curve` will ask for), is first trained in parallel into the store
-    (:func:`mindkit.distill.jobs.pretrain`); the calls then find them there."""
+    :func:`mindkit.studies.scarcity.scarcity_curve` will ask for), is first trained in parallel into
+    the store (:func:`mindkit.studies.jobs.pretrain`); the calls then find them there."""
+    from mindkit.studies.jobs import pretrain
+
     keys = ("dataset_options", "max_per_split", "teacher_sizes", "teacher_config",
             "student_config", "progress")
     context = {k: v for k, v in kwargs.items() if k not in keys + ("run_seed", "stage")}
@@ -190,43 +198,5 @@ def models_for_seeds(dataset: str, seeds: Sequence[int], methods: Sequence[str],
     return {s: models_for_seed(dataset, s, methods, run_dir, **kwargs) for s in seeds}
 
 
-@dataclass
-class ScarcityResult:
-    records: list[dict] = field(default_factory=list)
-    runs: list[dict] = field(default_factory=list)
-
-
-def scarcity_curve(ctx: MethodContext, methods: Sequence[str], shares: Sequence[float],
-                   seed: int, full: dict | None = None, n_boot: int = 1000,
-                   save_to: str | Path | None = None, **fields) -> ScarcityResult:
-    """Train each method with a share ``q`` of the paired training samples kept paired (the rest
-    as single-modality samples, :func:`mindkit.data.scarcity.with_paired_share`) and score it
-    on the unchanged test split. ``full`` maps a method to its already trained full-data
-    student, used at ``q = 1`` instead of retraining. Records carry ``paired_share``,
-    ``n_paired_train`` and ``statistic="scarcity_curve"``."""
-    ds = ctx.dataset
-    shares = [float(q) for q in shares]
-    if any(not 0 < q <= 1 for q in shares):
-        raise ValueError(f"paired shares must lie in (0, 1], got {shares}")
-    out = ScarcityResult()
-    for q in shares:
-        ds_q = with_paired_share(ds, q, seed)
-        ctx_q = replace(ctx, dataset=ds_q)
-        for name in methods:
-            if q == 1.0 and full and name in full:
-                model, info = full[name], {"source": "full-data student"}
-            else:
-                ckpt = None if save_to is None else Path(save_to) / f"share{q:g}"
-                model, info = load_or_train(name, ctx_q, [ckpt] if ckpt else (), ckpt)
-            n_pairs = paired_count(ds_q["train"])
-            out.runs.append({"method": name, "paired_share": q, "n_paired_train": n_pairs,
-                             "seed": seed, "source": info.get("source"),
-                             "still_improving": info.get("still_improving")})
-            out.records += evaluate_student(
-                model, ds["test"], ds.task, n_boot, seed, method=name, seed=seed,
-                paired_share=q, n_paired_train=n_pairs, statistic="scarcity_curve", **fields)
-    return out
-
-
-__all__ = ["ReuseWarning", "ScarcityResult", "SeedModels", "find_teachers", "load_or_train",
-           "models_for_seed", "models_for_seeds", "scarcity_curve"]
+__all__ = ["DEFAULT_STAGE", "STAGES", "ReuseWarning", "SeedModels", "find_teachers",
+           "load_or_train", "models_for_seed", "models_for_seeds"]
