@@ -9,8 +9,9 @@ table can show both the spread between seeds and the sampling uncertainty within
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from mindkit.evaluate.metrics import paired_distribution, pooled_paired_difference
+from mindkit.evaluate.metrics import pooled_paired_bootstrap
 from mindkit.evaluate.predictions import frame_groups, frame_probs, frame_y, read_predictions
 
 # describe one run, may differ between seeds of one configuration (e.g. head weights computed
@@ -103,24 +104,34 @@ def pooled_run_difference(predictions_dir, seeds, method_a: str, method_b: str, 
     across-seed t-interval measures the spread between seeds. Reads the predictions that
     :func:`mindkit.studies.compare.compare_methods` saved (``seed<k>/predictions/<m>.parquet``).
     """
-    from pathlib import Path
-
-    pts_a, pts_b, d_a, d_b = [], [], [], []
+    runs = []
     for seed in seeds:
         base = Path(predictions_dir) / f"seed{seed}" / "predictions"
-        fa, fb = read_predictions(base / method_a), read_predictions(base / method_b)
-        if not (fa["id"].to_numpy() == fb["id"].to_numpy()).all():
-            raise ValueError(f"seed {seed}: {method_a!r} and {method_b!r} were scored on "
-                             "different samples")
-        rows = frame_groups(fa)[group]
-        pa, pb, da, db = paired_distribution(task, frame_y(fa, task)[rows],
-                                             frame_probs(fa, head)[rows],
-                                             frame_probs(fb, head)[rows], metric, n_boot, seed,
-                                             from_probs=True)
-        pts_a.append(pa)
-        pts_b.append(pb)
-        d_a.append(da)
-        d_b.append(db)
-    out = pooled_paired_difference(d_a, d_b, pts_a, pts_b, metric=metric)
+        runs.append((f"seed {seed}", base / method_a, base / method_b, seed))
+    out = pool_prediction_files(runs, task, metric, head, group, n_boot)
     return {f"pooled_{k}": v for k, v in out.items()}
+
+
+def pool_prediction_files(runs, task: str | None, metric: str, head: str = "routed",
+                          group: str = "all", n_boot: int = 1000) -> dict:
+    """The paired bootstrap of each run, pooled over runs, from saved test predictions (behind
+    :func:`pooled_run_difference` and the sweep analysis). ``runs``: ``(label, predictions of
+    a, predictions of b, boot_seed)`` per independent run. Each run's two files must hold the
+    same samples in the same order, else a ValueError names the run; ``task`` None reads it
+    from the files' provenance. Returns
+    :func:`~mindkit.evaluate.metrics.pooled_paired_bootstrap`'s dict (``diff``, ``ci_low``,
+    ``ci_high``, ``p_a_better``, ...)."""
+    arrays = []
+    for label, path_a, path_b, boot_seed in runs:
+        fa, fb = read_predictions(path_a), read_predictions(path_b)
+        if len(fa) != len(fb) or not (fa["id"].to_numpy() == fb["id"].to_numpy()).all():
+            raise ValueError(f"{label}: {Path(path_a).stem!r} and {Path(path_b).stem!r} were "
+                             "scored on different samples")
+        t = task or fa.attrs.get("provenance", {}).get("task")
+        if t is None:
+            raise ValueError(f"{path_a}: the prediction file records no task; pass task=")
+        rows = frame_groups(fa)[group]
+        arrays.append((t, frame_y(fa, t)[rows], frame_probs(fa, head)[rows],
+                       frame_probs(fb, head)[rows], boot_seed))
+    return pooled_paired_bootstrap(arrays, metric, n_boot)
 

@@ -23,9 +23,8 @@ from mindkit.data.base import Split, validate_for_model
 from mindkit.device import move_model
 from mindkit.evaluate.metrics import (
     metric_records,
-    paired_distribution,
     paired_records,
-    pooled_paired_difference,
+    pooled_paired_bootstrap,
     resolve_metrics,
 )
 from mindkit.evaluate.robustness import RoutedPredictions, routed_labels, routed_presence
@@ -138,16 +137,9 @@ def pooled_availability_differences(results: Sequence[AvailabilityResult], refer
     out = []
     for other in others:
         for pattern in results[0].patterns:
-            pts_a, pts_b, d_a, d_b = [], [], [], []
-            for k, r in enumerate(results):
-                pa, pb, da, db = paired_distribution(
-                    r.task, r.y, r.probs[(reference, pattern)], r.probs[(other, pattern)],
-                    metric, n_boot, k, from_probs=True)
-                pts_a.append(pa)
-                pts_b.append(pb)
-                d_a.append(da)
-                d_b.append(db)
-            pooled = pooled_paired_difference(d_a, d_b, pts_a, pts_b, metric=metric)
+            pooled = pooled_paired_bootstrap(
+                [(r.task, r.y, r.probs[(reference, pattern)], r.probs[(other, pattern)], k)
+                 for k, r in enumerate(results)], metric, n_boot)
             out.append({"head": "routed", **fields,
                         "statistic": "availability_difference_pooled", "group": GROUP,
                         "pattern": pattern, "metric": metric,

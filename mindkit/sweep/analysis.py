@@ -29,15 +29,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from mindkit.evaluate.aggregate import seed_aggregate
+from mindkit.common import with_ext
+from mindkit.evaluate.aggregate import pool_prediction_files, seed_aggregate
 from mindkit.evaluate.metrics import (
     METRICS_BY_TASK,
     higher_is_better,
-    paired_distribution,
-    pooled_paired_difference,
     primary_metric,
 )
-from mindkit.evaluate.predictions import frame_groups, frame_probs, frame_y, read_predictions
 from mindkit.sweep import run_sweep
 from mindkit.sweep.collect import param_cell, run_folders
 from mindkit.sweep.runner import read_status
@@ -271,33 +269,19 @@ def _pooled(sweep_dir: Path, sel, row, by, metric, head, group, n_boot, task) ->
     m = np.ones(len(sel), bool)
     for k in by:
         m &= _same(sel[k], row[k])
-    pts_a, pts_b, d_a, d_b = [], [], [], []
+    runs = []
     for _, rec in sel[m].iterrows():
         if "run" not in rec or "method_a" not in rec:
             return nan
         base = sweep_dir / str(rec["run"]) / "predictions"
-        try:
-            fa = read_predictions(base / str(rec["method_a"]))
-            fb = read_predictions(base / str(rec["method_b"]))
-        except FileNotFoundError as e:
-            warnings.warn(f"no pooled bootstrap for {dict(row[by]) if by else 'the sweep'}: {e}",
-                          stacklevel=3)
+        pair = (base / str(rec["method_a"]), base / str(rec["method_b"]))
+        missing = [p for p in pair if not with_ext(p, ".parquet", (".parquet",)).exists()]
+        if missing:
+            warnings.warn(f"no pooled bootstrap for {dict(row[by]) if by else 'the sweep'}: "
+                          f"no prediction file {missing[0]}", stacklevel=3)
             return nan
-        if not (fa["id"].to_numpy() == fb["id"].to_numpy()).all():
-            raise ValueError(f"run {rec['run']}: {rec['method_a']!r} and {rec['method_b']!r} "
-                             "were scored on different samples")
-        t = task or fa.attrs.get("provenance", {}).get("task")
-        if t is None:
-            raise ValueError(f"{base}: the prediction files record no task; pass task=")
-        rows = frame_groups(fa)[group]
-        pa, pb, da, db = paired_distribution(t, frame_y(fa, t)[rows], frame_probs(fa, head)[rows],
-                                             frame_probs(fb, head)[rows], metric, n_boot,
-                                             int(rec["seed"]), from_probs=True)
-        pts_a.append(pa)
-        pts_b.append(pb)
-        d_a.append(da)
-        d_b.append(db)
-    res = pooled_paired_difference(d_a, d_b, pts_a, pts_b, metric=metric)
+        runs.append((f"run {rec['run']}", *pair, int(rec["seed"])))
+    res = pool_prediction_files(runs, task, metric, head, group, n_boot)
     return {"pooled_diff": res["diff"], "pooled_ci_low": res["ci_low"],
             "pooled_ci_high": res["ci_high"], "pooled_p_a_better": res["p_a_better"]}
 

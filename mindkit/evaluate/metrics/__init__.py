@@ -32,6 +32,7 @@ from mindkit.evaluate.metrics.inputs import MetricWarning
 from mindkit.evaluate.metrics.paired import (
     paired_bootstrap,
     paired_distribution,
+    pooled_paired_bootstrap,
     pooled_paired_difference,
 )
 from mindkit.evaluate.metrics.point import compute_metrics
@@ -68,6 +69,7 @@ __all__ = [
     "paired_bootstrap",
     "paired_distribution",
     "paired_records",
+    "pooled_paired_bootstrap",
     "pooled_paired_difference",
     "primary_metric",
     "register_metric",

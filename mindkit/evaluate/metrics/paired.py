@@ -198,3 +198,20 @@ def pooled_paired_difference(
         "n_boot": n_boot,
         "n_undefined": int(n_boot - ok.sum()),
     }
+
+
+def pooled_paired_bootstrap(runs, metric: str, n_boot: int = 1000,
+                            ci_alpha: float = 0.05) -> dict[str, Any]:
+    """:func:`paired_distribution` of each independent run, pooled by
+    :func:`pooled_paired_difference`: the one loop behind every pooled comparison (over seeds,
+    sweep runs, availability patterns). ``runs``: ``(task, y_true, probs_a, probs_b, boot_seed)``
+    per run, both models' probabilities on the same samples."""
+    pts_a, pts_b, d_a, d_b = [], [], [], []
+    for task, y, probs_a, probs_b, boot_seed in runs:
+        pa, pb, da, db = paired_distribution(task, y, probs_a, probs_b, metric, n_boot,
+                                             int(boot_seed), from_probs=True)
+        pts_a.append(pa)
+        pts_b.append(pb)
+        d_a.append(da)
+        d_b.append(db)
+    return pooled_paired_difference(d_a, d_b, pts_a, pts_b, ci_alpha, metric=metric)
