@@ -18,12 +18,12 @@ from mindkit.distill.mckd import (
     sample_subsets,
 )
 from mindkit.distill.methods import (
-    GRID_KEYS,
     TEACHER_FREE,
     MethodContext,
     build_method,
     needs_teachers,
     run_method,
+    setting_types,
     step_log_path,
 )
 from mindkit.train import TrainConfig, Trainer
@@ -245,8 +245,8 @@ def test_registered_seeded_and_rebuilt_from_a_checkpoint(toy_dataset, tmp_path):
     from mindkit.train.checkpoint import load_model
 
     assert "mckd" in TEACHER_FREE and not needs_teachers("mckd@mckd_meta_every=2")
-    assert {"mckd_lambda_kd", "mckd_drop_rate", "mckd_meta_every", "mckd_meta_share"} <= set(
-        GRID_KEYS)
+    assert {"mckd_lambda_kd", "mckd_drop_rate", "mckd_meta_every", "mckd_meta_share",
+            "mckd_meta_lr"} <= set(setting_types())
     ctx = MethodContext(toy_dataset, {}, {}, TrainConfig(epochs=2, batch_size=32),
                         mckd_meta_every=2, mckd_width=8, mckd_hidden=8)
     a, b = build_method("mckd", ctx), build_method("mckd", ctx)

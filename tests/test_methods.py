@@ -89,6 +89,13 @@ def test_grid_method_names(ctx):
         parse_method("mind@beta=1")
     with pytest.raises(KeyError, match="valid names"):
         parse_method("mindd@alpha=1")
+    # keys and types come from MethodContext's fields: the ones a fixed list used to miss work
+    assert parse_method("pb_kd_gm@bn_width=16,gm_noise=false,mckd_meta_lr=0.05")[1] == {
+        "bn_width": 16, "gm_noise": False, "mckd_meta_lr": 0.05}
+    with pytest.raises(ValueError, match="takes a int"):
+        parse_method("pb_kd_gm@bn_width=wide")
+    with pytest.raises(ValueError, match="bad setting 'config=1'"):
+        parse_method("mind@config=1")  # not a method setting
     method = build_method("mind@alpha=0.9,T=3", ctx)
     assert method.settings() == {"alpha": 0.9, "T": 3.0} and method.name == "mind@alpha=0.9,T=3"
 

@@ -174,12 +174,29 @@ class MethodContext:
 _CONTEXT_FIELDS = frozenset(f.name for f in fields(MethodContext))
 
 
-GRID_KEYS = {"alpha": float, "T": float, "student_size": str, "sharpness": float,
-             "head_weights": str, "gm_alpha": float, "gm_end": int, "self_kd_T": float,
-             "feature_kd": float, "kd_start": int, "bn_pooling": str, "bn_absent": str,
-             "bn_tokens": int, "mckd_lambda_kd": float, "mckd_drop_rate": float,
-             "mckd_warmup_epochs": int, "mckd_ramp_epochs": int, "mckd_meta_every": int,
-             "mckd_meta_share": float, "mckd_meta_scale": str, "mckd_width": int}
+# what "name@key=value" may set: every scalar setting of MethodContext, typed by its annotation
+# (the dataset, teachers, training config, store and progress are not method settings)
+NOT_SETTINGS = ("dataset", "teachers", "teacher_scores", "config", "progress", "store")
+_SCALAR = {"float": float, "int": int, "str": str, "bool": bool}
+
+
+def setting_types() -> dict[str, type]:
+    """``{name: type}`` of the settings ``"name@key=value"`` may override, read from
+    :class:`MethodContext`'s fields (a new field is settable with no other change)."""
+    return {f.name: _SCALAR[f.type] for f in fields(MethodContext)
+            if f.name not in NOT_SETTINGS and f.type in _SCALAR}
+
+
+def _typed(key: str, value: str, kind: type, name: str):
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1")
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"setting {key}={value!r} in method {name!r} takes a {kind.__name__}"
+                         ) from None
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -187,13 +204,13 @@ def parse_method(name: str) -> tuple[str, dict]:
     with overridden settings, so alpha and T grids are just more method names."""
     base, _, spec = name.partition("@")
     METHODS.get(base)  # unknown base name: error listing the valid ones
-    overrides = {}
+    overrides, types = {}, setting_types()
     for part in filter(None, spec.split(",")):
-        key, eq, value = part.partition("=")
-        if not eq or key.strip() not in GRID_KEYS:
+        key, eq, value = (t.strip() for t in part.partition("="))
+        if not eq or key not in types:
             raise ValueError(f"bad setting {part!r} in method {name!r}; use key=value with keys "
-                             f"{sorted(GRID_KEYS)}, e.g. 'mind@alpha=0.8,T=4'")
-        overrides[key.strip()] = GRID_KEYS[key.strip()](value.strip())
+                             f"{sorted(types)}, e.g. 'mind@alpha=0.8,T=4'")
+        overrides[key] = _typed(key, value, types[key], name)
     return base, overrides
 
 
@@ -544,6 +561,6 @@ def _mckd(ctx):
 TEACHER_FREE.add("mckd")
 
 
-__all__ = ["GRID_KEYS", "METHODS", "STEP_LOGS", "TEACHER_FREE", "MethodContext", "build_method",
-           "needs_teachers", "parse_method", "register", "run_method",
+__all__ = ["METHODS", "STEP_LOGS", "TEACHER_FREE", "MethodContext", "build_method",
+           "needs_teachers", "parse_method", "register", "run_method", "setting_types",
            "step_log_path", "step_logs"]
