@@ -346,9 +346,12 @@ def step_log_path(checkpoint: str | Path, kind: str) -> Path:
     return with_ext(checkpoint, f".{kind}.csv")
 
 
-def register(name: str, doc: str):
+def register(name: str, doc: str, teachers: bool = True):
+    """Register builder ``build(ctx) -> Method`` as method ``name`` (``doc``: one line for
+    tables); ``teachers=False`` for a method that trains without teacher networks."""
     def deco(fn):
         fn.__doc__ = doc
+        fn.teachers = teachers
         return METHODS.register(name)(fn)
     return deco
 
@@ -519,12 +522,9 @@ def _self_kd(bottleneck: bool, kd: bool, gm: str | None):
     return fn
 
 
-TEACHER_FREE: set[str] = set()  # methods that train without teacher networks
-
-
 def needs_teachers(name: str) -> bool:
     """Whether method ``name`` (optionally ``base@settings``) distils from trained teachers."""
-    return parse_method(name)[0] not in TEACHER_FREE
+    return METHODS.get(parse_method(name)[0]).teachers
 
 
 for _name, _pb, _kd, _gm, _doc in [
@@ -540,13 +540,13 @@ for _name, _pb, _kd, _gm, _doc in [
     ("concat_kd_gm", False, True, "ogm", "Concatenation fusion (absent modality zero-filled, "
      "presence flags) + KD + gradient modulation (the 'without PB' ablation)."),
 ]:
-    register(_name, _doc)(_self_kd(_pb, _kd, _gm))
-    TEACHER_FREE.add(_name)
+    register(_name, _doc, teachers=False)(_self_kd(_pb, _kd, _gm))
 
 
 @register("mckd", "MCKD / MetaKD: every present modality distils its features into every other "
           "(L1, weighted by learned importance ratios), random modality subsets, importances "
-          "softmax(w) meta-learned on a split carved from train (mindkit.distill.mckd).")
+          "softmax(w) meta-learned on a split carved from train (mindkit.distill.mckd).",
+          teachers=False)
 def _mckd(ctx):
     ds = ctx.dataset
     torch.manual_seed(ctx.config.seed)
@@ -558,9 +558,7 @@ def _mckd(ctx):
                 meta_lr=ctx.mckd_meta_lr, meta_scale=ctx.mckd_meta_scale, seed=ctx.config.seed)
 
 
-TEACHER_FREE.add("mckd")
 
-
-__all__ = ["METHODS", "STEP_LOGS", "TEACHER_FREE", "MethodContext", "build_method",
+__all__ = ["METHODS", "STEP_LOGS", "MethodContext", "build_method",
            "needs_teachers", "parse_method", "register", "run_method", "setting_types",
            "step_log_path", "step_logs"]
