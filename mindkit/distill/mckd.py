@@ -230,6 +230,9 @@ class MCKD(Method):
 
         return pd.DataFrame(self.log)
 
+    def step_logs(self) -> dict:
+        return {**super().step_logs(), "mckd": self.importance_frame()}
+
     # -- hooks -------------------------------------------------------------------------------
     def prepare(self, train: Split) -> Split:
         self.epoch, self.step, self.log = 0, 0, []

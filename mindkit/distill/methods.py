@@ -331,11 +331,15 @@ STEP_LOGS = ("gm", "mckd")  # per-step logs a method may keep, saved beside its 
 
 
 def step_logs(method: Method) -> dict:
-    """A method's per-step logs by kind (``None`` where it keeps none): ``gm``, gradient
-    modulation's rho and coefficients; ``mckd``, MCKD's importances after each meta step."""
-    frame = getattr(method, "importance_frame", None)
-    return {"gm": method.gradmod.frame() if method.gradmod is not None else None,
-            "mckd": frame() if callable(frame) else None}
+    """A method's per-step logs by kind, ``None`` for each kind of :data:`STEP_LOGS` it does
+    not keep (:meth:`mindkit.train.method.Method.step_logs`: ``gm``, gradient modulation's rho
+    and coefficients; ``mckd``, MCKD's importances after each meta step)."""
+    kept = method.step_logs()
+    unknown = sorted(set(kept) - set(STEP_LOGS))
+    if unknown:
+        raise ValueError(f"{type(method).__name__} keeps step logs {unknown} that "
+                         f"mindkit.distill.methods.STEP_LOGS does not list; add them there")
+    return {k: kept.get(k) for k in STEP_LOGS}
 
 
 def step_log_path(checkpoint: str | Path, kind: str) -> Path:

@@ -156,6 +156,12 @@ class Method(nn.Module):
             self.gradmod.next_epoch()
         return {}
 
+    def step_logs(self) -> dict:
+        """The per-step logs this method kept, by kind (pandas frames, saved beside its
+        checkpoint as ``<checkpoint>.<kind>.csv``): ``gm``, gradient modulation's rho and
+        coefficients, when it modulates. A method with a log of its own adds it here."""
+        return {"gm": self.gradmod.frame()} if self.gradmod is not None else {}
+
     # -- for the trainer ---------------------------------------------------------------------
     def main_parameters(self) -> list[nn.Parameter]:
         """Trainable parameters for the main optimizer: all but teachers' and those that an
