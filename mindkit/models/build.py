@@ -5,10 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from mindkit.device import resolve_device
-from mindkit.fusion.modules import FrozenEncoder
-from mindkit.models.mckd import MCKDStudent
-from mindkit.models.student import MultiHeadStudent, SingleHeadStudent
-from mindkit.models.unimodal import UnimodalNet, spec_from_dict
+from mindkit.models import mckd, student, unimodal  # noqa: F401 (they register their types)
+from mindkit.models.types import MODEL_TYPES
 
 
 def model_config(model: nn.Module) -> dict:
@@ -31,21 +29,8 @@ def build_model(config: dict, device=None) -> nn.Module:
 
 def _build(config: dict) -> nn.Module:
     kind = config.get("type")
-    kw = {k: v for k, v in config.items() if k != "type"}
-    if kind == "UnimodalNet":
-        kw["spec"] = spec_from_dict(kw["spec"])
-        return UnimodalNet(**kw)
-    if kind in ("MultiHeadStudent", "SingleHeadStudent"):
-        kw["specs"] = {m: spec_from_dict(s) for m, s in kw["specs"].items()}
-        frozen = kw.pop("frozen_encoders", [])
-        model = (MultiHeadStudent if kind == "MultiHeadStudent" else SingleHeadStudent)(**kw)
-        if frozen:  # early fusion: these encoders were frozen pre-trained teachers' encoders
-            for m in frozen:
-                model.encoders[m] = FrozenEncoder(model.encoders[m])
-            model.config["frozen_encoders"] = list(frozen)
-        return model
-    if kind == "MCKDStudent":
-        kw["specs"] = {m: spec_from_dict(s) for m, s in kw["specs"].items()}
-        return MCKDStudent(**kw)
-    raise ValueError(f"unknown model type {kind!r} in config; known: UnimodalNet, "
-                     "MultiHeadStudent, SingleHeadStudent, MCKDStudent")
+    try:
+        rebuild = MODEL_TYPES.get(kind)
+    except KeyError as err:
+        raise ValueError(f"{err.args[0]} (the config's 'type')") from None
+    return rebuild({k: v for k, v in config.items() if k != "type"})

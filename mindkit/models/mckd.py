@@ -35,7 +35,8 @@ from torch import Tensor, nn
 
 from mindkit.data.base import Batch, ModalitySpec
 from mindkit.models.student import MM, StudentOutput, build_encoders, check_inputs
-from mindkit.models.unimodal import spec_to_dict, to_probs
+from mindkit.models.types import register_model_type
+from mindkit.models.unimodal import spec_from_dict, spec_to_dict, to_probs
 
 SCALES = ("softmax", "relative")
 
@@ -133,6 +134,11 @@ class MCKDStudent(nn.Module):
         if not bool(out.mask[MM].all()):
             raise ValueError("a sample has no modality present; the student cannot predict it")
         return to_probs(out.logits[MM], task), [MM] * out.logits[MM].shape[0]
+
+
+@register_model_type("MCKDStudent")
+def rebuild_mckd_student(kw: dict) -> "MCKDStudent":
+    return MCKDStudent(**{**kw, "specs": {m: spec_from_dict(s) for m, s in kw["specs"].items()}})
 
 
 __all__ = ["SCALES", "MCKDStudent", "fill_missing"]

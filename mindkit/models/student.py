@@ -16,7 +16,9 @@ from torch import Tensor, nn
 from mindkit.data.base import Batch, ModalitySpec
 from mindkit.encoders import build_encoder
 from mindkit.fusion import FUSIONS, build_fusion
-from mindkit.models.unimodal import spec_to_dict, to_probs
+from mindkit.fusion.modules import FrozenEncoder
+from mindkit.models.types import register_model_type
+from mindkit.models.unimodal import spec_from_dict, spec_to_dict, to_probs
 
 MM = "mm"  # name of the multimodal head
 
@@ -265,3 +267,22 @@ class SingleHeadStudent(nn.Module):
         if not bool(out.mask[MM].all()):
             raise ValueError("a sample has no modality present; the student cannot predict it")
         return to_probs(out.logits[MM], task), [MM] * out.logits[MM].shape[0]
+
+
+def rebuild_student(cls):
+    """The rebuild function of a student class: specs from their saved form, and the encoders
+    that early fusion froze (pre-trained teachers' encoders) frozen again."""
+    def rebuild(kw: dict) -> nn.Module:
+        kw = {**kw, "specs": {m: spec_from_dict(s) for m, s in kw["specs"].items()}}
+        frozen = kw.pop("frozen_encoders", [])
+        model = cls(**kw)
+        for m in frozen:
+            model.encoders[m] = FrozenEncoder(model.encoders[m])
+        if frozen:
+            model.config["frozen_encoders"] = list(frozen)
+        return model
+    return rebuild
+
+
+register_model_type("MultiHeadStudent")(rebuild_student(MultiHeadStudent))
+register_model_type("SingleHeadStudent")(rebuild_student(SingleHeadStudent))

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from mindkit.data.base import Batch, ModalitySpec
 from mindkit.encoders import build_encoder
+from mindkit.models.types import register_model_type
 
 
 def to_probs(logits: Tensor, task: str, T: float = 1.0) -> Tensor:
@@ -110,3 +111,8 @@ def spec_to_dict(spec: ModalitySpec) -> dict:
 def spec_from_dict(d: dict) -> ModalitySpec:
     return ModalitySpec(d["name"], d["kind"], tuple(d["shape"]), d.get("variable_length", False),
                         d.get("description", ""), d.get("vocab_size", 0))
+
+
+@register_model_type("UnimodalNet")
+def rebuild_unimodal(kw: dict) -> "UnimodalNet":
+    return UnimodalNet(**{**kw, "spec": spec_from_dict(kw["spec"])})
