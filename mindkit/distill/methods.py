@@ -400,8 +400,9 @@ def _one_size(size):
     return fn
 
 
-for _s in ("xs", "s", "m"):
-    register(f"mind_size_{_s}", f"MIND with ensembles of {_s} teachers only.")(_one_size(_s))
+# the teacher-size family, one row per method (a search for a method's name finds it here)
+for _name, _size in (("mind_size_xs", "xs"), ("mind_size_s", "s"), ("mind_size_m", "m")):
+    register(_name, f"MIND with ensembles of {_size} teachers only.")(_one_size(_size))
 
 
 @register("mind_paired_only", "MIND trained without the unpaired (single-modality) samples.")
@@ -452,11 +453,15 @@ def _fusion_variant(fusion: str, kd: bool):
     return fn
 
 
-for _f in ("late", "attention", "bottleneck"):
-    register(f"mind_{_f}", f"MIND with {_f} fusion for the multimodal head.")(
-        _fusion_variant(_f, True))
-    register(f"no_kd_{_f}", f"The no-KD multi-head student with {_f} fusion.")(
-        _fusion_variant(_f, False))
+# the fusion family, one row per method: (name, fusion of the multimodal head, KD)
+for _name, _fusion, _kd in (("mind_late", "late", True), ("no_kd_late", "late", False),
+                            ("mind_attention", "attention", True),
+                            ("no_kd_attention", "attention", False),
+                            ("mind_bottleneck", "bottleneck", True),
+                            ("no_kd_bottleneck", "bottleneck", False)):
+    register(_name, f"MIND with {_fusion} fusion for the multimodal head." if _kd else
+             f"The no-KD multi-head student with {_fusion} fusion.")(
+        _fusion_variant(_fusion, _kd))
 
 
 def _early(ctx, kd: bool):
@@ -475,10 +480,14 @@ def _early(ctx, kd: bool):
     return ctx.mind(None, student=student)
 
 
-register("mind_early", "MIND with early fusion (frozen pre-trained encoders).")(
-    lambda ctx: _early(ctx, True))
-register("no_kd_early", "The no-KD student with early fusion (frozen pre-trained encoders).")(
-    lambda ctx: _early(ctx, False))
+@register("mind_early", "MIND with early fusion (frozen pre-trained encoders).")
+def _mind_early(ctx):
+    return _early(ctx, True)
+
+
+@register("no_kd_early", "The no-KD student with early fusion (frozen pre-trained encoders).")
+def _no_kd_early(ctx):
+    return _early(ctx, False)
 
 
 @register("feature_kd", "Feature (hint) KD: each modality's student features, through a learned "
