@@ -29,7 +29,6 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
-from mindkit.common import with_ext
 from mindkit.evaluate.aggregate import pool_prediction_files, seed_aggregate
 from mindkit.evaluate.metrics import (
     METRICS_BY_TASK,
@@ -274,14 +273,14 @@ def _pooled(sweep_dir: Path, sel, row, by, metric, head, group, n_boot, task) ->
         if "run" not in rec or "method_a" not in rec:
             return nan
         base = sweep_dir / str(rec["run"]) / "predictions"
-        pair = (base / str(rec["method_a"]), base / str(rec["method_b"]))
-        missing = [p for p in pair if not with_ext(p, ".parquet", (".parquet",)).exists()]
-        if missing:
-            warnings.warn(f"no pooled bootstrap for {dict(row[by]) if by else 'the sweep'}: "
-                          f"no prediction file {missing[0]}", stacklevel=3)
-            return nan
-        runs.append((f"run {rec['run']}", *pair, int(rec["seed"])))
-    res = pool_prediction_files(runs, task, metric, head, group, n_boot)
+        runs.append((f"run {rec['run']}", base / str(rec["method_a"]),
+                     base / str(rec["method_b"]), int(rec["seed"])))
+    try:
+        res = pool_prediction_files(runs, task, metric, head, group, n_boot)
+    except FileNotFoundError as e:  # read_predictions names the missing file
+        warnings.warn(f"no pooled bootstrap for {dict(row[by]) if by else 'the sweep'}: {e}",
+                      stacklevel=3)
+        return nan
     return {"pooled_diff": res["diff"], "pooled_ci_low": res["ci_low"],
             "pooled_ci_high": res["ci_high"], "pooled_p_a_better": res["p_a_better"]}
 
