@@ -96,7 +96,7 @@ def load_models(run_dir: Path, seed: int, epochs: int):
     t_new = [p for p in sm.teacher_dir.glob("*.safetensors") if p.stat().st_mtime >= t0]
     teachers = (f"trained now ({epochs} epoch(s)) and saved to {sm.teacher_dir}" if t_new
                 else f"loaded from {sm.teacher_dir}")
-    src = sm.info["mind"].get("source", "?")
+    src = sm.info.mind.get("source", "?")
     student = (f"trained now ({epochs} epoch(s)) and saved under {run_dir / '04' / f'seed{seed}'}"
                if src == "trained" else f"loaded from {src}")
     lines = [f"teachers: {teachers}", f"student (mind): {student}",

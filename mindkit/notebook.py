@@ -440,3 +440,17 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
 def base_record(ds: MultimodalDataset, seed: int, **fields) -> dict:
     """The fields every metric record of a notebook shares (evaluators add ``split``)."""
     return {"dataset": ds.display_name, "seed": seed, **fields}
+
+
+def method_pair(methods: Sequence[str]) -> tuple[str, str]:
+    """The two method names a comparing notebook trains, the first compared with the second
+    (each checked: a registered name, optionally ``name@key=value,...``)."""
+    # imported here, not at the top: the CLI imports this module and starts without torch
+    from mindkit.distill.methods import parse_method
+
+    if isinstance(methods, str) or len(methods) != 2 or len(set(methods)) != 2:
+        raise ValueError(f"methods must name two different methods, the first compared with "
+                         f"the second (e.g. ['mind', 'no_kd']); got {methods!r}")
+    for m in methods:
+        parse_method(m)
+    return methods[0], methods[1]

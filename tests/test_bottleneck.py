@@ -197,4 +197,4 @@ def test_pb_kd_gm_learns_the_three_modality_digits():
     res = availability_scores({"pb": model}, ds["test"], ds.task, metrics=["accuracy"], n_boot=0)
     acc = {r["pattern"]: r["value"] for r in res.records}
     assert acc["audio+image+optical"] > 0.4 and acc["image"] > 0.25  # chance: 0.1
-    assert info["gm_log"]["active"].any() and info["history"].records[-1]["train/kd"] > 0
+    assert info.step_logs.get("gm")["active"].any() and info.history.records[-1]["train/kd"] > 0

@@ -18,11 +18,11 @@ from mindkit.distill.mckd import (
     sample_subsets,
 )
 from mindkit.distill.methods import (
+    METHODS,
     MethodContext,
     build_method,
     needs_teachers,
     run_method,
-    setting_types,
     step_log_path,
 )
 from mindkit.train import TrainConfig, Trainer
@@ -245,7 +245,7 @@ def test_registered_seeded_and_rebuilt_from_a_checkpoint(toy_dataset, tmp_path):
 
     assert not needs_teachers("mckd") and not needs_teachers("mckd@mckd_meta_every=2")
     assert {"mckd_lambda_kd", "mckd_drop_rate", "mckd_meta_every", "mckd_meta_share",
-            "mckd_meta_lr"} <= set(setting_types())
+            "mckd_meta_lr"} <= set(METHODS.get("mckd").settings.types())
     ctx = MethodContext(toy_dataset, {}, {}, TrainConfig(epochs=2, batch_size=32),
                         mckd_meta_every=2, mckd_width=8, mckd_hidden=8)
     a, b = build_method("mckd", ctx), build_method("mckd", ctx)
@@ -259,8 +259,8 @@ def test_registered_seeded_and_rebuilt_from_a_checkpoint(toy_dataset, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model, info = run_method("mckd", ctx, checkpoint=tmp_path / "mckd")
-    assert info["params"] == sum(p.numel() for p in model.parameters())
-    assert info["gm_log"] is None and len(info["mckd_log"]) > 1
+    assert info.params == sum(p.numel() for p in model.parameters())
+    assert info.step_logs.get("gm") is None and len(info.step_logs["mckd"]) > 1
     assert step_log_path(tmp_path / "mckd", "mckd").exists()
     assert not (tmp_path / "mckd.gm.csv").exists()
     back = load_model(tmp_path / "mckd", dataset=toy_dataset)
@@ -272,15 +272,15 @@ def test_registered_seeded_and_rebuilt_from_a_checkpoint(toy_dataset, tmp_path):
     assert {("routed", "all"), ("mm", "paired")} <= {(r["head"], r["group"]) for r in recs}
     # reused with its importance log; other settings are not reused
     again, info2 = load_or_train("mckd", ctx, [tmp_path])
-    assert info2["source"] == str(tmp_path / "mckd.safetensors")
-    assert info2["mckd_log"]["importance/image"].tolist() == pytest.approx(
-        info["mckd_log"]["importance/image"].tolist())
+    assert info2.source == str(tmp_path / "mckd.safetensors")
+    assert info2.step_logs["mckd"]["importance/image"].tolist() == pytest.approx(
+        info.step_logs["mckd"]["importance/image"].tolist())
     (tmp_path / "mckd@mckd_meta_every=3.safetensors").write_bytes(
         (tmp_path / "mckd.safetensors").read_bytes())
     (tmp_path / "mckd@mckd_meta_every=3.json").write_text((tmp_path / "mckd.json").read_text())
     with pytest.warns(ReuseWarning):
         _, info3 = load_or_train("mckd@mckd_meta_every=3", ctx, [tmp_path])
-    assert info3["source"] == "trained"
+    assert info3.source == "trained"
 
 
 def test_short_training_on_avdigits_beats_chance():
@@ -297,8 +297,8 @@ def test_short_training_on_avdigits_beats_chance():
                               n_boot=0)
     acc = {r["pattern"]: r["value"] for r in res.records}
     assert acc["audio+image"] > 0.35 and acc["image"] > 0.25  # chance: 0.1
-    assert info["params"] < 15_000  # about MIND's xs student (13.8k on avdigits)
-    log = info["mckd_log"]
+    assert info.params < 15_000  # about MIND's xs student (13.8k on avdigits)
+    log = info.step_logs["mckd"]
     assert len(log) > 10 and log["importance/image"].iloc[-1] != log["importance/image"].iloc[0]
 
 

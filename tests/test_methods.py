@@ -14,7 +14,7 @@ from mindkit.distill.methods import (
 )
 from mindkit.evaluate.heads import evaluate_student
 from mindkit.evaluate.predictions import sample_groups
-from mindkit.models import UnimodalNet
+from mindkit.models import MultiHeadStudent, UnimodalNet
 from mindkit.train import Method, TrainConfig, Trainer
 
 
@@ -30,7 +30,7 @@ def ctx(toy_dataset):
 @pytest.mark.parametrize("name", METHODS.names())
 def test_method_trains_and_records_exact_groups(ctx, name):
     model, info = run_method(name, ctx)
-    assert isinstance(info["method"], Method) and info["epochs_run"] == 1
+    assert isinstance(info.method, Method) and info.epochs_run == 1
     test = ctx.dataset["test"]
     recs = evaluate_student(model, test, "multiclass", n_boot=0, method=name, seed=0)
     counts = {g: int(v.sum()) for g, v in sample_groups(test.present).items()}
@@ -40,22 +40,22 @@ def test_method_trains_and_records_exact_groups(ctx, name):
     assert ("routed", "all") in heads and ("mm", "paired") in heads
     assert {("routed", "paired"), ("routed", "only_image")} <= heads
     # KD settings only on methods that distil; the parameter count is the deployed student's
-    kd = info["method"].settings()
+    kd = info.method.settings()
     uses_kd = name not in ("no_kd", "single_head_zero", "single_head_learned", "no_kd_late",
                            "no_kd_attention", "no_kd_early", "no_kd_bottleneck", "no_kd_gm",
                            "feature_kd")
     if needs_teachers(name):  # teacher-free methods name their own KD settings
         assert ("alpha" in kd) == uses_kd, kd
-    assert info["params"] == sum(p.numel() for p in model.parameters())
+    assert info.params == sum(p.numel() for p in model.parameters())
 
 
 def test_hint_projections_are_training_only(ctx):
     model, info = run_method("feature_kd", ctx)
-    method = info["method"]
+    method = info.method
     proj = sum(p.numel() for p in method.proj.parameters())
-    assert info["extra_params"] == proj > 0
-    assert info["params"] == sum(p.numel() for p in model.parameters())
-    assert {"train/hint/image", "train/hint/audio"} <= set(info["history"].records[0])
+    assert info.extra_params == proj > 0
+    assert info.params == sum(p.numel() for p in model.parameters())
+    assert {"train/hint/image", "train/hint/audio"} <= set(info.history.records[0])
     assert all(p.grad is not None for p in method.proj.parameters())
     assert not any(p.requires_grad for n in method.teachers.values() for p in n.parameters())
 
@@ -89,9 +89,14 @@ def test_grid_method_names(ctx):
         parse_method("mind@beta=1")
     with pytest.raises(KeyError, match="valid names"):
         parse_method("mindd@alpha=1")
-    # keys and types come from MethodContext's fields: the ones a fixed list used to miss work
-    assert parse_method("pb_kd_gm@bn_width=16,gm_noise=false,mckd_meta_lr=0.05")[1] == {
-        "bn_width": 16, "gm_noise": False, "mckd_meta_lr": 0.05}
+    # keys and types come from each method's settings dataclass
+    assert parse_method("pb_kd_gm@bn_width=16,gm_noise=false")[1] == {
+        "bn_width": 16, "gm_noise": False}
+    assert parse_method("mckd@mckd_meta_lr=0.05")[1] == {"mckd_meta_lr": 0.05}
+    with pytest.raises(ValueError, match="keys 'pb_kd_gm' declares: .*'bn_tokens'"):
+        parse_method("pb_kd_gm@mckd_meta_lr=0.05")  # another method's setting
+    with pytest.raises(ValueError, match="keys 'pb' declares"):
+        parse_method("pb@gm_alpha=0.3")  # pb does not modulate gradients
     with pytest.raises(ValueError, match="takes a int"):
         parse_method("pb_kd_gm@bn_width=wide")
     with pytest.raises(ValueError, match="bad setting 'config=1'"):
@@ -170,7 +175,8 @@ class _Hooks(Method):
 
 def test_trainer_calls_every_hook(ctx):
     ds = ctx.dataset
-    student = ctx.student()
+    torch.manual_seed(0)
+    student = MultiHeadStudent(ds.modalities, ds.num_outputs, "xs")
     before = {k: v.detach().clone() for k, v in student.encoders["image"].named_parameters()}
     method = _Hooks(student, ds.task, ds["val"])
     assert all(p is not method.w for p in method.main_parameters())

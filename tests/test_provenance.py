@@ -7,7 +7,7 @@ import torch
 
 from mindkit.distill.recipes import load_teacher_nets, load_teachers, train_teachers
 from mindkit.provenance import StaleStateError, dataset_provenance, split_hash
-from mindkit.studies.compare import teachers_for
+from mindkit.studies.models import ReuseWarning, teachers_for
 from mindkit.train import TrainConfig, load_model
 
 CFG = TrainConfig(epochs=1, batch_size=32)
@@ -55,11 +55,12 @@ def test_only_the_sizes_asked_for_are_loaded(toy_dataset, trained):
 
 def test_compare_retrains_stale_teachers_and_reuses_matching_ones(toy_dataset, trained):
     before = (trained / "image_xs.safetensors").stat().st_mtime_ns
-    teachers_for(toy_dataset, ["xs"], CFG, trained, progress=False)
+    *_, source = teachers_for(toy_dataset, ["xs"], CFG, [trained], trained, progress=False)
     assert (trained / "image_xs.safetensors").stat().st_mtime_ns == before  # reused
+    assert source == trained
     small = toy_dataset.subsample(40, seed=1)
-    with pytest.warns(UserWarning, match="retraining"):
-        teachers_for(small, ["xs"], CFG, trained, progress=False)
+    with pytest.warns(ReuseWarning, match="not reusing the teachers.*split_hash"):
+        teachers_for(small, ["xs"], CFG, [trained], trained, progress=False)
     meta = json.loads((trained / "image_xs.json").read_text())
     assert meta["provenance"]["split_hash"] == split_hash(small)
 

@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from mindkit.data import load
-from mindkit.distill.recipes import load_teachers, train_student, train_teachers
+from mindkit.distill.methods import MethodContext, run_method
+from mindkit.distill.mind import MindDistiller
+from mindkit.distill.recipes import (
+    fit_method,
+    load_teacher_nets,
+    load_teachers,
+    teacher_scores,
+    train_teachers,
+)
 from mindkit.evaluate.heads import evaluate_student
+from mindkit.models import MultiHeadStudent
 from mindkit.train import TrainConfig
 
 
@@ -25,9 +34,11 @@ def test_teachers_and_mind_student_beat_chance(small_avdigits, tmp_path):
     ensembles = load_teachers(tmp_path, ds, sizes=["xs"])
     # teachers reloaded from disk are frozen
     assert all(not p.requires_grad for e in ensembles.values() for p in e.parameters())
-    student, hist, info = train_student(ds, ensembles, alpha=0.5, T=2.0, config=cfg,
-                                        progress=False)
-    assert info["cache_s"] >= 0 and len(hist.records) >= 1
+    nets, scores = load_teacher_nets(tmp_path, ds, ["xs"])
+    assert scores == teacher_scores(rows)
+    student, info = run_method("mind", MethodContext(ds, nets, scores, cfg, alpha=0.5, T=2.0))
+    hist = info.history
+    assert info.cache_s >= 0 and len(hist.records) >= 1
     assert any(k.startswith("train/kd/") for k in hist.records[0])
     recs = evaluate_student(student, ds["test"], ds.task, n_boot=100, seed=0, method="mind")
     acc = {(r["head"], r["group"]): r["value"] for r in recs if r["metric"] == "accuracy"}
@@ -38,8 +49,9 @@ def test_teachers_and_mind_student_beat_chance(small_avdigits, tmp_path):
 
 
 def test_alpha_needs_teachers(small_avdigits):
+    student = MultiHeadStudent(small_avdigits.modalities, 10, "xs")
     with pytest.raises(ValueError, match="teacher ensembles"):
-        train_student(small_avdigits, None, alpha=0.5)
+        MindDistiller(student, small_avdigits.task, None, alpha=0.5)
 
 
 def test_missing_teachers_name_the_notebook(small_avdigits, tmp_path):
@@ -64,6 +76,9 @@ def test_teacher_cache_is_built_once_per_training(small_avdigits, monkeypatch):
     ens = {m: TeacherEnsemble([UnimodalNet(ds.modalities[m], 10, "xs")])
            for m in ds.modality_names}
     torch.manual_seed(0)
-    _, hist, _ = train_student(ds, ens, alpha=0.5, config=TrainConfig(epochs=3, batch_size=32),
-                               progress=False)
+    from mindkit.distill.cache import EnsembleTargets
+
+    method = MindDistiller(MultiHeadStudent(ds.modalities, 10, "xs"), ds.task,
+                           EnsembleTargets(ens), alpha=0.5)
+    hist = fit_method(method, ds, TrainConfig(epochs=3, batch_size=32), progress=False)
     assert len(hist.records) == 3 and len(calls) == 1

@@ -38,18 +38,18 @@ def test_a_model_is_trained_once_and_then_reused(toy_dataset, teachers, tmp_path
     store = ModelStore(tmp_path / "store")
     st1, info1 = run_method("mind", _ctx(toy_dataset, teachers, store),
                             checkpoint=tmp_path / "run" / "students" / "mind")
-    assert info1["source"] == "trained"
+    assert info1.source == "trained"
     st2, info2 = run_method("mind", _ctx(toy_dataset, teachers, store))
-    assert info2["source"] == f"store:{info1['store_key']}"
+    assert info2.source == f"store:{info1.store_key}"
     for k, v in st1.state_dict().items():
         assert torch.equal(v, st2.state_dict()[k]), k
-    assert info2["best_epoch"] == info1["best_epoch"]
-    assert info2["history"].records == info1["history"].records
+    assert info2.best_epoch == info1.best_epoch
+    assert info2.history.records == info1.history.records
     # the run folder got links to the stored files, which load and vouch for themselves
     link = tmp_path / "run" / "students" / "mind.safetensors"
-    assert os.path.samefile(link, store.entry_path(info1["store_key"]) / "model.safetensors")
+    assert os.path.samefile(link, store.entry_path(info1.store_key) / "model.safetensors")
     events = [(e["key"], e["event"]) for e in store.events() if "mind" in e["describe"]]
-    assert events == [(info1["store_key"], "trained"), (info1["store_key"], "reused")]
+    assert events == [(info1.store_key, "trained"), (info1.store_key, "reused")]
     # the teachers went through the store too
     assert sum(e["event"] == "trained" for e in store.events()) == 3
 
@@ -102,7 +102,7 @@ def test_the_history_is_replayed_to_callbacks_on_reuse(toy_dataset, teachers, tm
     first, again = Rec(), Rec()
     run_method("no_kd", ctx, callbacks=[first])
     _, info = run_method("no_kd", ctx, callbacks=[again])
-    assert info["source"].startswith("store:")
+    assert info.source.startswith("store:")
     assert again.epochs == first.epochs == [0, 1] and again.ended
 
 
@@ -110,13 +110,13 @@ def test_a_damaged_entry_is_reported_set_aside_and_retrained(toy_dataset, teache
     store = ModelStore(tmp_path / "store")
     ctx = _ctx(toy_dataset, teachers, store)
     _, info = run_method("no_kd", ctx)
-    weights = store.entry_path(info["store_key"]) / "model.safetensors"
+    weights = store.entry_path(info.store_key) / "model.safetensors"
     raw = bytearray(weights.read_bytes())
     raw[-200:] = bytes(200)
     weights.write_bytes(bytes(raw))
     with pytest.warns(StoreWarning, match="damaged.*altered after saving"):
         _, again = run_method("no_kd", ctx)
-    assert again["source"] == "trained" and again["store_key"] == info["store_key"]
+    assert again.source == "trained" and again.store_key == info.store_key
     assert len(list((store.root / ".damaged").iterdir())) == 1
 
 
@@ -170,7 +170,7 @@ def test_ls_and_rm(toy_dataset, teachers, tmp_path):
     rows = store.entries()
     assert len(rows) == 3 and {r["dataset"] for r in rows} == {"toy"}
     assert any(r["describe"].startswith("no_kd on toy") for r in rows)
-    assert store.remove([info["store_key"][:8]]) == [info["store_key"]]
+    assert store.remove([info.store_key[:8]]) == [info.store_key]
     assert len(store.entries()) == 2
     with pytest.raises(KeyError, match="matches 0 store entries"):
         store.remove(["zzz"])
@@ -185,11 +185,11 @@ def test_the_store_command_lists_and_removes(toy_dataset, teachers, tmp_path, ca
     capsys.readouterr()
     assert main(["store", "ls", str(tmp_path)]) == 0  # the run folder holding store/
     out = capsys.readouterr().out.splitlines()
-    row = next(line for line in out if line.startswith(info["store_key"][:12]))
+    row = next(line for line in out if line.startswith(info.store_key[:12]))
     assert "no_kd on toy" in row and row.split()[-5] == "1"  # its reuse count
     assert out[-1].startswith(f"[mindkit] {store.root}: 3 entries")
-    assert main(["store", "rm", str(store.root), info["store_key"][:8]]) == 0
-    assert [r["key"] for r in store.entries() if r["key"] == info["store_key"]] == []
+    assert main(["store", "rm", str(store.root), info.store_key[:8]]) == 0
+    assert [r["key"] for r in store.entries() if r["key"] == info.store_key] == []
     assert main(["store", "rm", str(store.root), "--dataset", "toy"]) == 0
     assert store.entries() == []
     # refused with one line: not a store (nothing created), a key matching nothing, ls with keys

@@ -22,23 +22,22 @@ def ctx(toy_dataset):
 
 
 def test_a_saved_student_is_reused_only_when_it_matches(ctx, tmp_path):
-    from dataclasses import replace
 
     first, info = load_or_train("mind", ctx, [tmp_path], tmp_path)
-    assert info["source"] == "trained" and (tmp_path / "mind.safetensors").exists()
+    assert info.source == "trained" and (tmp_path / "mind.safetensors").exists()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ReuseWarning)
         again, info2 = load_or_train("mind", ctx, [tmp_path], tmp_path / "new")
-    assert info2["source"] == str(tmp_path / "mind.safetensors")
-    assert info2["settings"] == {"alpha": 0.5, "T": 2.0}
+    assert info2.source == str(tmp_path / "mind.safetensors")
+    assert info2.settings == {"alpha": 0.5, "T": 2.0}
     test = ctx.dataset["test"]
     a = student_predictions(first, test, "multiclass")
     b = student_predictions(again, test, "multiclass")
     assert a.equals(b)
     # other settings: the checkpoint is named and refused, and the method trained anew
     with pytest.warns(ReuseWarning, match="settings"):
-        _, info3 = load_or_train("mind", replace(ctx, alpha=0.8), [tmp_path], tmp_path / "b")
-    assert info3["source"] == "trained"
+        _, info3 = load_or_train("mind", ctx.with_(alpha=0.8), [tmp_path], tmp_path / "b")
+    assert info3.source == "trained"
     # another method's file under this name is refused too
     (tmp_path / "c").mkdir()
     for ext in (".safetensors", ".json"):
@@ -48,13 +47,12 @@ def test_a_saved_student_is_reused_only_when_it_matches(ctx, tmp_path):
 
 
 def test_a_student_of_another_split_is_refused(ctx, tmp_path):
-    from dataclasses import replace
 
     load_or_train("no_kd", ctx, [], tmp_path)
     other = ctx.dataset.subsample(40, seed=1)
     with pytest.warns(ReuseWarning, match="does not belong to this dataset"):
-        _, info = load_or_train("no_kd", replace(ctx, dataset=other), [tmp_path], tmp_path / "o")
-    assert info["source"] == "trained"
+        _, info = load_or_train("no_kd", ctx.with_(dataset=other), [tmp_path], tmp_path / "o")
+    assert info.source == "trained"
 
 
 def test_scarcity_curve_trains_on_fewer_pairs(ctx, tmp_path):

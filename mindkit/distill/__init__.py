@@ -1,8 +1,8 @@
-"""Knowledge distillation: losses in a registry, the MIND loss and method object, teacher
-sources (cached ensembles, a model), MCKD (``mckd``), the method registry (``methods``) and the
-recipes."""
+"""Knowledge distillation: losses in a registry, teacher sources (cached ensembles, a model),
+the methods (one module per family: ``mind``, ``baselines``, ``hint``, ``selfkd``, ``mckd``),
+what a method file needs (``base``), the catalogue (``methods``) and the recipes."""
 
-from mindkit.distill.cache import EnsembleTargets, ModelTargets, TeacherCache
+from mindkit.distill.cache import EnsembleTargets, ModelTargets, TeacherCache, mean_target
 from mindkit.distill.losses import (
     LOSSES,
     get_loss,
@@ -17,7 +17,6 @@ from mindkit.distill.mind import (
     WEIGHT_MODES,
     MindDistiller,
     MindLoss,
-    mean_target,
     modality_informed_weights,
 )
 

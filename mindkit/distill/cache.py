@@ -31,7 +31,6 @@ import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Split
-from mindkit.distill.mind import mean_target
 from mindkit.models.predict import predict_student
 from mindkit.models.student import MM
 from mindkit.models.unimodal import TeacherEnsemble, combine_probs, to_probs
@@ -42,6 +41,16 @@ def _tensor_digest(h, t: Tensor) -> None:
     t = t.detach()
     h.update(f"{t.dtype}{tuple(t.shape)}".encode())
     h.update(t.contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def mean_target(per_modality: dict[str, Tensor], weights: dict[str, float] | None = None) -> Tensor:
+    """The multimodal head's target: the (weighted) mean of the modality ensembles' probs."""
+    names = sorted(per_modality)
+    stack = torch.stack([per_modality[m] for m in names])
+    w = torch.tensor([1.0 if weights is None else weights[m] for m in names],
+                     dtype=stack.dtype, device=stack.device)
+    return torch.einsum("m,mbc->bc", w / w.sum(), stack)
+
 
 
 class TeacherMemo:

@@ -8,11 +8,14 @@ loss. The projections are training-only: the deployed model is the plain student
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, Split
-from mindkit.distill.mind import MindLoss
+from mindkit.distill.base import MethodContext, StudentSettings, register
+from mindkit.distill.mind import MindLoss, student_for
 from mindkit.models.predict import encoder_features
 from mindkit.models.unimodal import UnimodalNet
 from mindkit.train.method import Method
@@ -61,3 +64,20 @@ class HintDistiller(Method):
 
 
 __all__ = ["HintDistiller"]
+
+
+@dataclass
+class HintSettings(StudentSettings):
+    """Feature KD's settings."""
+
+    fusion: str = "joint"  # fusion of the student's multimodal head (mindkit.fusion)
+
+
+def build_feature_kd(ctx: MethodContext, s: HintSettings) -> HintDistiller:
+    """Feature (hint) KD: each modality's student features, through a learned projection,
+    match the best teacher's encoder features (MSE), plus the task loss."""
+    best = {m: e.members[0] for m, e in ctx.best_teachers().items()}
+    return HintDistiller(student_for(ctx, s), ctx.dataset.task, best)
+
+
+register("feature_kd", build_feature_kd, HintSettings)

@@ -56,19 +56,20 @@ Choices where the reference's segmentation code has no analogue, or where we dif
 
 The importances after every meta step are logged (:meth:`MCKD.importance_frame`: ``step``,
 ``epoch``, ``meta_loss``, ``importance/<m>``; the first row, step 0, is the initial ``w``) and
-:func:`mindkit.distill.methods.run_method` saves them beside the checkpoint
+:func:`mindkit.distill.runner.run_method` saves them beside the checkpoint
 (``<checkpoint>.mckd.csv``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch, Split
+from mindkit.distill.base import MethodContext, StudentSettings, register
 from mindkit.distill.losses import task_loss
 from mindkit.models.mckd import SCALES, MCKDStudent, fill_missing
 from mindkit.models.student import MM
@@ -296,3 +297,39 @@ class MCKD(Method):
 
 __all__ = ["MCKD", "MCKDStudent", "carve_meta_split", "cross_modal_kd", "fill_missing",
            "sample_subsets"]
+
+
+@dataclass
+class MCKDSettings(StudentSettings):
+    """MCKD's settings (the reference code's values where it has one)."""
+
+    mckd_lambda_kd: float = 0.1  # weight of the cross-modal feature KD (the reference's 0.1)
+    mckd_drop_rate: float = 0.5  # chance a sample loses a modality ((M-1)/M: the reference)
+    mckd_warmup_epochs: int = 1  # full-modality epochs first (the authors' advice)
+    mckd_ramp_epochs: int = 2  # then the drop rate rises linearly over these epochs
+    mckd_meta_every: int = 10  # train steps between meta steps on w (0: none)
+    mckd_meta_share: float = 0.1  # share of the complete training samples kept for meta steps
+    mckd_meta_lr: float = 1e-2  # Adam on w (the reference's lr 1e-2, weight decay 5e-4)
+    mckd_meta_scale: str = "softmax"  # "softmax" (reference) or "relative" (M softmax(w))
+    mckd_width: int = 32  # shared feature width
+    mckd_hidden: int = 32  # hidden layer after the concatenation
+
+
+def build_mckd(ctx: MethodContext, s: MCKDSettings) -> MCKD:
+    """MCKD / MetaKD: every present modality distils its features into every other (L1,
+    weighted by learned importance ratios), random modality subsets, importances softmax(w)
+    meta-learned on a split carved from train (mindkit.distill.mckd)."""
+    ds = ctx.dataset
+    torch.manual_seed(ctx.config.seed)
+    student = MCKDStudent(ds.modalities, ds.num_outputs, s.student_size,
+                          width=s.mckd_width, hidden=s.mckd_hidden)
+    return MCKD(student, ds.task, lambda_kd=s.mckd_lambda_kd, drop_rate=s.mckd_drop_rate,
+                warmup_epochs=s.mckd_warmup_epochs, ramp_epochs=s.mckd_ramp_epochs,
+                meta_every=s.mckd_meta_every, meta_share=s.mckd_meta_share,
+                meta_lr=s.mckd_meta_lr, meta_scale=s.mckd_meta_scale, seed=ctx.config.seed)
+
+
+register("mckd", build_mckd, MCKDSettings, teachers=False,
+         doc="MCKD / MetaKD: every present modality distils its features into every other "
+         "(L1, weighted by learned importance ratios), random modality subsets, importances "
+         "softmax(w) meta-learned on a split carved from train (mindkit.distill.mckd).")

@@ -9,15 +9,31 @@ without KD. Every choice (alpha, T, head weights, how ``mm``'s target is built) 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor, nn
 
-from mindkit.data.base import Batch, Split
+from mindkit.data.base import Batch, MultimodalDataset, Split
+from mindkit.distill.base import (
+    READS,
+    MethodContext,
+    Settings,
+    StudentSettings,
+    register,
+)
+from mindkit.distill.cache import EnsembleTargets, ModelTargets
+from mindkit.distill.gradmod import GradModSettings
 from mindkit.distill.losses import kd_loss, register_loss, task_loss
-from mindkit.models.student import MM, StudentOutput
+from mindkit.distill.runner import run_method
+from mindkit.evaluate.heads import validation_score
+from mindkit.fusion.modules import freeze_encoders
+from mindkit.models.student import MM, MultiHeadStudent, StudentOutput
+from mindkit.models.unimodal import TeacherEnsemble
 from mindkit.train.method import Method
 
 WEIGHT_MODES = ("uniform", "proportional", "inverse", "softmax", "softmax_inverse", "margin")
@@ -85,6 +101,26 @@ def chance_level(task: str, num_outputs: int) -> float:
     return 1.0 / num_outputs if task == "multiclass" else 0.5
 
 
+def teacher_val_scores(ensembles: dict[str, TeacherEnsemble], dataset: MultimodalDataset
+                       ) -> dict[str, float]:
+    """Each ensemble's primary metric on the validation samples with its modality."""
+    return {m: validation_score(e, dataset["val"], dataset.task) for m, e in ensembles.items()}
+
+
+def informed_head_weights(mode: str, ensembles: dict[str, TeacherEnsemble] | None,
+                          dataset: MultimodalDataset, sharpness: float = 0.1
+                          ) -> dict[str, float]:
+    """Head weights for ``mode`` (``"uniform"`` gives ``{}``; the other modes of
+    :func:`modality_informed_weights` use the ensembles' validation scores)."""
+    if mode == "uniform":
+        return {}
+    if not ensembles:
+        raise ValueError(f"head_weights={mode!r} needs teacher ensembles")
+    return modality_informed_weights(teacher_val_scores(ensembles, dataset), mode,
+                                     sharpness=sharpness,
+                                     chance=chance_level(dataset.task, dataset.num_outputs))
+
+
 @register_loss("mind")
 class MindLoss:
     """Callable: ``loss(out, y, targets) -> {"total", "task/<head>", "kd/<head>", ...}``.
@@ -142,14 +178,6 @@ class MindLoss:
         terms["total"] = total
         return terms
 
-
-def mean_target(per_modality: dict[str, Tensor], weights: dict[str, float] | None = None) -> Tensor:
-    """The multimodal head's target: the (weighted) mean of the modality ensembles' probs."""
-    names = sorted(per_modality)
-    stack = torch.stack([per_modality[m] for m in names])
-    w = torch.tensor([1.0 if weights is None else weights[m] for m in names],
-                     dtype=stack.dtype, device=stack.device)
-    return torch.einsum("m,mbc->bc", w / w.sum(), stack)
 
 
 class MindDistiller(Method):
@@ -215,3 +243,165 @@ class MindDistiller(Method):
         self.last_output = out
         tg = None if self.targets is None else {h: t[batch.idx] for h, t in self.targets.items()}
         return self.loss(out, batch.y, tg)
+
+
+# -- the MIND methods: settings, builders, one registration line each ------------------------
+
+@dataclass
+class MindSettings(StudentSettings):
+    """MIND's settings (``no_kd`` shares them: without teachers ``alpha`` and ``T`` are not
+    read)."""
+
+    alpha: float = 0.5  # weight of the KD term on each head (1 - alpha: the task loss)
+    T: float = 2.0  # distillation temperature
+    fusion: str = "joint"  # fusion of the multimodal head (mindkit.fusion)
+    ensemble_weighting: str = "uniform"  # teacher ensemble members: "uniform" or "val_score"
+    head_weights: str = "uniform"  # head weights: a modality_informed_weights mode
+    sharpness: float = 0.1  # of the softmax head-weight modes
+
+
+@dataclass
+class MindGMSettings(MindSettings, GradModSettings):
+    """MIND's settings and gradient modulation's."""
+
+
+def student_for(ctx: MethodContext, s: StudentSettings, fusion: str | None = None,
+                size: str | None = None) -> MultiHeadStudent:
+    """A multi-head student of the context's dataset, seeded by the training seed."""
+    ds = ctx.dataset
+    torch.manual_seed(ctx.config.seed)
+    return MultiHeadStudent(ds.modalities, ds.num_outputs, size or s.student_size,
+                            fusion=fusion or s.fusion)
+
+
+def mind_method(ctx: MethodContext, s: MindSettings, teacher=None, alpha=None, student=None,
+                head_weights=None, train_on: str = "all") -> MindDistiller:
+    """A MIND method object with settings ``s`` (``teacher=None``: no KD)."""
+    if head_weights is None:  # uniform weights need no teachers (nor their store keys)
+        head_weights = informed_head_weights(
+            s.head_weights, None if s.head_weights == "uniform" else
+            ctx.ensembles(weighting=s.ensemble_weighting), ctx.dataset, s.sharpness)
+    # without a teacher, alpha and T are unused: not read, so not part of the store key
+    return MindDistiller(student if student is not None else student_for(ctx, s),
+                         ctx.dataset.task, teacher,
+                         (s.alpha if alpha is None else alpha) if teacher else 0.0,
+                         s.T if teacher is not None else 1.0, head_weights, train_on)
+
+
+def all_ensembles(ctx: MethodContext, s: MindSettings, sizes=None) -> EnsembleTargets:
+    return EnsembleTargets(ctx.ensembles(sizes, weighting=s.ensemble_weighting))
+
+
+def build_mind(ctx, s):
+    """MIND: multi-head student, KD on every head from the teacher ensembles."""
+    return mind_method(ctx, s, all_ensembles(ctx, s))
+
+
+def build_no_kd(ctx, s):
+    """The same multi-head student trained on labels only (alpha = 0)."""
+    return mind_method(ctx, s, None)  # the same head weights as MIND's: only KD differs
+
+
+def build_informed(ctx, s, mode: str):
+    return mind_method(ctx, replace_settings(s, head_weights=mode), all_ensembles(ctx, s))
+
+
+def build_no_unimodal_kd(ctx, s):
+    """MIND with KD on the multimodal head only."""
+    alpha = {MM: s.alpha, **{m: 0.0 for m in ctx.dataset.modality_names}}
+    return mind_method(ctx, s, all_ensembles(ctx, s), alpha=alpha)
+
+
+def build_single_teacher(ctx, s):
+    """Classic KD from the best single teacher per modality (also the 'one teacher instead of
+    an ensemble' ablation)."""
+    return mind_method(ctx, s, EnsembleTargets(ctx.best_teachers()))
+
+
+def build_sized(ctx, s, size: str):
+    return mind_method(ctx, s, all_ensembles(ctx, s, [size]))
+
+
+def build_paired_only(ctx, s):
+    """MIND trained without the unpaired (single-modality) samples."""
+    return mind_method(ctx, s, all_ensembles(ctx, s), train_on="paired")
+
+
+def build_mm_teacher(ctx, s):
+    """A large multi-head multimodal teacher (size m, no KD) distilled head by head into the
+    small student."""
+    # the teacher is the no-KD student at size m with uniform head weights (a store entry of
+    # its own when the context has a store)
+    big, _ = run_method("no_kd@student_size=m,head_weights=uniform", ctx)
+    return mind_method(ctx, s, ModelTargets(big))
+
+
+def build_fusion_variant(ctx, s, fusion: str, kd: bool):
+    teacher = all_ensembles(ctx, s) if kd else None
+    return mind_method(ctx, s, teacher, student=student_for(ctx, s, fusion=fusion))
+
+
+def build_early(ctx, s, kd: bool):
+    """Early fusion: the student's encoders are copied from the teachers of the student's own
+    preset and frozen; only the heads and the fusion layer train."""
+    same = {}
+    for m, nets in ctx.teachers.items():
+        match = [n for n in nets if n.size == s.student_size]
+        if not match:
+            raise ValueError(f"early fusion needs a {m} teacher of the student's size "
+                             f"{s.student_size!r}; teachers have {[n.size for n in nets]}")
+        same[m] = match[0]
+    student = freeze_encoders(student_for(ctx, s, fusion="early"), same)
+    return mind_method(ctx, s, all_ensembles(ctx, s) if kd else None, student=student)
+
+
+def build_gm(ctx, s, kd: bool):
+    method = mind_method(ctx, s, all_ensembles(ctx, s) if kd else None)
+    return method.use_gradmod(s.gradmod("ogm"), ctx.config.seed)
+
+
+def replace_settings(s: Settings, **changes) -> Settings:
+    """A copy of ``s`` with ``changes``, reading only the fields it copies (so a copy does not
+    put every field into the store key)."""
+    token = READS.set(None)
+    try:
+        return dataclasses.replace(s, **changes)
+    finally:
+        READS.reset(token)
+
+
+register("mind", build_mind, MindSettings)
+register("no_kd", build_no_kd, MindSettings)
+register("mind_informed", partial(build_informed, mode="softmax"), MindSettings,
+         doc="MIND with head weights from the teachers' validation scores, favouring the more "
+         "informative modality (softmax over scores / sharpness).")
+register("mind_balanced", partial(build_informed, mode="softmax_inverse"), MindSettings,
+         doc="MIND with head weights that lift the weaker modality (softmax over -scores / "
+         "sharpness; balancing).")
+register("mind_no_unimodal_kd", build_no_unimodal_kd, MindSettings)
+register("single_teacher_kd", build_single_teacher, MindSettings)
+register("mind_paired_only", build_paired_only, MindSettings)
+register("mm_teacher_kd", build_mm_teacher, MindSettings)
+register("mind_gm", partial(build_gm, kd=True), MindGMSettings,
+         doc="MIND with OGM-GE gradient modulation (scores from its unimodal heads).")
+register("no_kd_gm", partial(build_gm, kd=False), MindGMSettings,
+         doc="The no-KD multi-head student with OGM-GE gradient modulation.")
+register("mind_early", partial(build_early, kd=True), MindSettings,
+         doc="MIND with early fusion (frozen pre-trained encoders).")
+register("no_kd_early", partial(build_early, kd=False), MindSettings,
+         doc="The no-KD student with early fusion (frozen pre-trained encoders).")
+
+# the teacher-size family, one row per method (a search for a method's name finds it here)
+for _name, _size in (("mind_size_xs", "xs"), ("mind_size_s", "s"), ("mind_size_m", "m")):
+    register(_name, partial(build_sized, size=_size), MindSettings,
+             doc=f"MIND with ensembles of {_size} teachers only.")
+
+# the fusion family, one row per method: (name, fusion of the multimodal head, KD)
+for _name, _fusion, _kd in (("mind_late", "late", True), ("no_kd_late", "late", False),
+                         ("mind_attention", "attention", True),
+                         ("no_kd_attention", "attention", False),
+                         ("mind_bottleneck", "bottleneck", True),
+                         ("no_kd_bottleneck", "bottleneck", False)):
+    register(_name, partial(build_fusion_variant, fusion=_fusion, kd=_kd), MindSettings,
+             doc=f"MIND with {_fusion} fusion for the multimodal head." if _kd else
+             f"The no-KD multi-head student with {_fusion} fusion.")

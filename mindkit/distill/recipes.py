@@ -15,18 +15,11 @@ import torch
 
 from mindkit.common import TEACHERS_NOTEBOOK
 from mindkit.data.base import MultimodalDataset
-from mindkit.distill.cache import EnsembleTargets
-from mindkit.distill.mind import (
-    MindDistiller,
-    chance_level,
-    modality_informed_weights,
-)
 from mindkit.encoders import count_parameters
 from mindkit.evaluate.heads import validation_score
 from mindkit.evaluate.metrics import primary_metric
 from mindkit.models.build import model_config
-from mindkit.models.student import MultiHeadStudent
-from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet
+from mindkit.models.unimodal import TeacherEnsemble, UnimodalNet, teacher_ensembles
 from mindkit.parallel import Task, run_tasks
 from mindkit.provenance import dataset_provenance
 from mindkit.train.checkpoint import (
@@ -146,6 +139,15 @@ def train_teachers(dataset: MultimodalDataset, sizes: Sequence[str] = ("xs", "s"
     return teachers, rows
 
 
+def teacher_scores(rows: list[dict]) -> dict[str, list[float]]:
+    """Each modality's teachers' validation scores, in training order, from
+    :func:`train_teachers`' rows."""
+    out: dict[str, list[float]] = {}
+    for r in rows:
+        out.setdefault(r["modality"], []).append(r["val_score"])
+    return out
+
+
 def teacher_config(config: TrainConfig, i: int) -> TrainConfig:
     """The training config of the ``i``-th size of a teacher set: its own seed,
     ``config.seed * 1000 + i``, so the sizes start from different weights."""
@@ -226,55 +228,5 @@ def load_teachers(teacher_dir: str | Path, dataset: MultimodalDataset,
 
     ``weighting="val_score"`` weights members by their validation score; ``"uniform"`` equally.
     """
-    if weighting not in ("uniform", "val_score"):
-        raise ValueError(f"unknown ensemble weighting {weighting!r}; use uniform or val_score")
     nets, scores = load_teacher_nets(teacher_dir, dataset, sizes)
-    return {m: TeacherEnsemble(nets[m], [max(1e-6, s) for s in scores[m]]
-                               if weighting == "val_score" else None,
-                               [f"{m}_{s}" for s in sizes]) for m in sorted(nets)}
-
-
-def teacher_val_scores(ensembles: dict[str, TeacherEnsemble], dataset: MultimodalDataset
-                       ) -> dict[str, float]:
-    """Each ensemble's primary metric on the validation samples with its modality."""
-    return {m: validation_score(e, dataset["val"], dataset.task) for m, e in ensembles.items()}
-
-
-def informed_head_weights(mode: str, ensembles: dict[str, TeacherEnsemble] | None,
-                          dataset: MultimodalDataset, sharpness: float = 0.1
-                          ) -> dict[str, float]:
-    """Head weights for ``mode`` (``"uniform"`` gives ``{}``; the other modes of
-    :func:`modality_informed_weights` use the ensembles' validation scores)."""
-    if mode == "uniform":
-        return {}
-    if not ensembles:
-        raise ValueError(f"head_weights={mode!r} needs teacher ensembles")
-    return modality_informed_weights(teacher_val_scores(ensembles, dataset), mode,
-                                     sharpness=sharpness,
-                                     chance=chance_level(dataset.task, dataset.num_outputs))
-
-
-def train_student(dataset: MultimodalDataset, ensembles: dict[str, TeacherEnsemble] | None,
-                  alpha: float = 0.5, T: float = 2.0,
-                  head_weights: dict[str, float] | str = "uniform",
-                  size: str = "xs", archs: dict[str, str] | None = None, fusion: str = "joint",
-                  config: TrainConfig | None = None, checkpoint: str | Path | None = None,
-                  callbacks: Sequence[Callback] = (), progress: bool = True,
-                  desc: str = "student") -> tuple[MultiHeadStudent, History, dict]:
-    """Train a multi-head student with the MIND loss (``alpha=0``: the no-KD student): a
-    shortcut that builds a :class:`MindDistiller` and fits it.
-
-    ``head_weights``: a dict per head, or a mode of :func:`modality_informed_weights`
-    (``"uniform"``, ``"softmax"``, ...) computed from the ensembles' validation scores.
-    Returns the student, its history and what was used (head weights, cache seconds).
-    """
-    config = config or TrainConfig()
-    if isinstance(head_weights, str):
-        head_weights = informed_head_weights(head_weights, ensembles, dataset)
-    torch.manual_seed(config.seed)
-    student = MultiHeadStudent(dataset.modalities, dataset.num_outputs, size, archs, fusion)
-    method = MindDistiller(student, dataset.task, EnsembleTargets(ensembles) if ensembles
-                           else None, alpha, T, head_weights)
-    hist = fit_method(method, dataset, config, checkpoint, callbacks, progress, desc)
-    return student, hist, {"head_weights": head_weights, "cache_s": method.cache_s,
-                           "method": method}
+    return teacher_ensembles({m: nets[m] for m in sorted(nets)}, scores, weighting)

@@ -28,12 +28,17 @@ sample per batch), so a run is reproducible.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
+
 import torch
 from torch import Tensor, nn
 
 from mindkit.data.base import Batch
+from mindkit.distill.base import MethodContext, StudentSettings, register
+from mindkit.distill.gradmod import GradModSettings
 from mindkit.distill.losses import kd_loss, task_loss
-from mindkit.models.student import MM
+from mindkit.models.student import MM, SingleHeadStudent
 from mindkit.models.unimodal import to_probs
 from mindkit.train.method import Method
 
@@ -147,3 +152,69 @@ class ModalityDropoutKD(Method):
 
 
 __all__ = ["ModalityDropoutKD", "drop_modalities"]
+
+
+# -- the pooled-bottleneck methods: settings, builder, one registration line each ------------
+
+@dataclass
+class PBSettings(StudentSettings):
+    """The pooled-bottleneck fusion (mindkit.fusion.bottleneck) and KD for missing
+    modalities."""
+
+    bn_tokens: int = 10  # bottleneck tokens (the authors' 10)
+    bn_depth: int = 2  # layers per modality stream (the authors' 2)
+    bn_heads: int = 2  # attention heads (the authors' 2)
+    bn_width: int = 32  # fusion width (the authors' 512 with BERT/DenseNet encoders)
+    bn_pool_len: int = 16  # at most this many tokens per modality
+    bn_pooling: str = "weighted"  # "weighted" (learned) or "mean"
+    bn_absent: str = "exclude"  # "exclude" (ours) or "include" (the authors' code)
+    self_kd_T: float = 1.0  # T = 1 reproduces the authors' soft-label cross-entropy
+    drop_probs: tuple = (0.5, 0.5)  # chance of dropping 1, 2, ... modalities
+    feature_kd: float = 0.0  # weight of the bottleneck-token feature KD
+    kd_start: int = 0  # first epoch with the KD term
+
+
+@dataclass
+class PBGMSettings(PBSettings, GradModSettings):
+    """The pooled-bottleneck settings and gradient modulation's."""
+
+
+def self_kd_student(ctx: MethodContext, s: PBSettings, bottleneck: bool) -> SingleHeadStudent:
+    ds = ctx.dataset
+    torch.manual_seed(ctx.config.seed)
+    if not bottleneck:  # "without PB": concatenation, absent modality zero-filled with flags
+        return SingleHeadStudent(ds.modalities, ds.num_outputs, s.student_size,
+                                 fusion="joint", fusion_hidden=s.bn_width, missing="zero")
+    kw = dict(n_bottleneck=s.bn_tokens, depth=s.bn_depth, heads=s.bn_heads,
+              pool_len=s.bn_pool_len, pooling=s.bn_pooling, absent=s.bn_absent)
+    return SingleHeadStudent(ds.modalities, ds.num_outputs, s.student_size,
+                             fusion="bottleneck", fusion_hidden=s.bn_width, fusion_kwargs=kw)
+
+
+def build_self_kd(ctx: MethodContext, s: PBSettings, bottleneck: bool, kd: bool,
+                  gm: str | None) -> ModalityDropoutKD:
+    n_mod = len(ctx.dataset.modality_names)
+    method = ModalityDropoutKD(
+        self_kd_student(ctx, s, bottleneck), ctx.dataset.task, kd=kd, T=s.self_kd_T,
+        drop_probs=tuple(s.drop_probs)[: max(1, n_mod - 1)],
+        feature_kd=s.feature_kd if bottleneck else 0.0, kd_start=s.kd_start)
+    return method.use_gradmod(s.gradmod(gm), ctx.config.seed) if gm else method
+
+
+register("pb_kd_gm", partial(build_self_kd, bottleneck=True, kd=True, gm="ogm"), PBGMSettings,
+         teachers=False, doc="Pooled-bottleneck fusion + KD for missing modalities + OGM-GE "
+         "gradient modulation (score ratios, each modality against the mean of the others).")
+register("pb_kd_gm_weights", partial(build_self_kd, bottleneck=True, kd=True, gm="pb"),
+         PBGMSettings, teachers=False, doc="Pooled bottleneck + KD + gradient modulation with "
+         "the authors' coefficients 1 - w_m / sum(w) from the pooling weights.")
+register("pb_kd", partial(build_self_kd, bottleneck=True, kd=True, gm=None), PBSettings,
+         teachers=False, doc="Pooled bottleneck + KD for missing modalities, no modulation "
+         "(the 'without GM' ablation).")
+register("pb_gm", partial(build_self_kd, bottleneck=True, kd=False, gm="ogm"), PBGMSettings,
+         teachers=False, doc="Pooled bottleneck + gradient modulation, no KD (the 'without "
+         "KD' ablation).")
+register("pb", partial(build_self_kd, bottleneck=True, kd=False, gm=None), PBSettings,
+         teachers=False, doc="Pooled bottleneck alone (no KD, no modulation).")
+register("concat_kd_gm", partial(build_self_kd, bottleneck=False, kd=True, gm="ogm"),
+         PBGMSettings, teachers=False, doc="Concatenation fusion (absent modality zero-filled, "
+         "presence flags) + KD + gradient modulation (the 'without PB' ablation).")

@@ -102,6 +102,34 @@ class TeacherEnsemble(nn.Module):
         return combine_probs(self(x, lengths), task, T, self.weights)
 
 
+ENSEMBLE_WEIGHTINGS = ("uniform", "val_score")
+
+
+def teacher_ensembles(teachers: dict[str, Sequence[UnimodalNet]],
+                      scores: dict[str, Sequence[float]] | None = None,
+                      weighting: str = "uniform", sizes: Sequence[str] | None = None
+                      ) -> dict[str, TeacherEnsemble]:
+    """One frozen :class:`TeacherEnsemble` per modality of ``teachers`` (in their order) from
+    the members of ``sizes`` (all by default), weighted ``"uniform"`` or by ``"val_score"``
+    (each member's validation score in ``scores``, same order, floored at 1e-6); members are
+    named ``<modality>_<size>``."""
+    if weighting not in ENSEMBLE_WEIGHTINGS:
+        raise ValueError(f"unknown ensemble weighting {weighting!r}; use one of "
+                         f"{ENSEMBLE_WEIGHTINGS}")
+    if weighting == "val_score" and scores is None:
+        raise ValueError("weighting='val_score' needs the teachers' validation scores")
+    out = {}
+    for m, nets in teachers.items():
+        chosen = [i for i, n in enumerate(nets) if sizes is None or n.size in sizes]
+        if not chosen:
+            raise ValueError(f"no {m} teacher of sizes {list(sizes or [])}; have "
+                             f"{[n.size for n in nets]}")
+        w = ([max(1e-6, scores[m][i]) for i in chosen] if weighting == "val_score" else None)
+        out[m] = TeacherEnsemble([nets[i] for i in chosen], w,
+                                 names=[f"{m}_{nets[i].size}" for i in chosen])
+    return out
+
+
 def spec_to_dict(spec: ModalitySpec) -> dict:
     return {"name": spec.name, "kind": spec.kind, "shape": list(spec.shape),
             "variable_length": spec.variable_length, "description": spec.description,

@@ -17,12 +17,14 @@ from typing import Sequence
 import pandas as pd
 
 from mindkit.distill.methods import parse_method
+from mindkit.evaluate.aggregate import seed_aggregate
 from mindkit.evaluate.availability import (
     availability_differences,
+    availability_patterns,
     availability_scores,
     pooled_availability_differences,
 )
-from mindkit.evaluate.metrics import primary_metric
+from mindkit.evaluate.metrics import higher_is_better, primary_metric
 from mindkit.studies.jobs import pretrain
 from mindkit.studies.models import models_for_seed
 from mindkit.train.trainer import TrainConfig
@@ -97,16 +99,12 @@ def availability_study(dataset: str, methods: Sequence[str], seeds: Sequence[int
         per_seed.append(res)
         for name in methods:
             info = sm.info[name]
-            out.runs.append({"seed": seed, "method": name, "params": info.get("params"),
-                             "best_epoch": info.get("best_epoch"),
-                             "val_score": info.get("val_score"),
-                             "epochs_run": info.get("epochs_run"),
-                             "still_improving": info.get("still_improving"),
-                             "source": info.get("source"), **info.get("settings", {})})
-            gm = info.get("gm_log")
+            row = {k: v for k, v in info.row().items() if k != "extra_params"}
+            out.runs.append({"seed": seed, "method": name, **row, **info.settings})
+            gm = info.step_logs.get("gm")
             if gm is not None and len(gm):
                 logs.append(gm.assign(seed=seed, method=name))
-            imp = info.get("mckd_log")
+            imp = info.step_logs.get("mckd")
             if imp is not None and len(imp):
                 importances.append(imp.assign(seed=seed, method=name))
     metric = primary_metric(per_seed[0].task)
@@ -126,9 +124,6 @@ def ablation_table(records, metric: str, methods: Sequence[str] | None = None,
                    labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Methods x availability patterns: the mean over seeds of ``metric`` with its across-seed
     t-interval, as ``"0.812 [0.790, 0.834]"`` strings (one seed: the value alone)."""
-    from mindkit.evaluate.aggregate import seed_aggregate
-    from mindkit.evaluate.availability import availability_patterns
-
     df = pd.DataFrame(list(records))
     df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
     if df.empty:
@@ -190,9 +185,6 @@ def leaders(records, pooled, metric: str) -> pd.DataFrame:
     the pooled paired difference between them (best minus runner-up, on the same samples) with
     its 95% CI; ``clear_lead`` is True when that CI lies above 0. ``pooled`` must hold the
     pair (in either order; :func:`availability_study` with ``compare_to="all"``)."""
-    from mindkit.evaluate.aggregate import seed_aggregate
-    from mindkit.evaluate.metrics import higher_is_better
-
     df = pd.DataFrame(list(records))
     df = df[(df["metric"] == metric) & (df["statistic"] == "availability")]
     agg = seed_aggregate(df, by=["method", "pattern"])

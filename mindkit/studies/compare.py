@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -23,11 +22,16 @@ from typing import Sequence
 from mindkit.atomic import write_text
 from mindkit.data import load
 from mindkit.distill.methods import MethodContext, parse_method, run_method
-from mindkit.distill.mind import WEIGHT_MODES, chance_level, modality_informed_weights
-from mindkit.distill.recipes import load_teacher_nets, teacher_val_scores, train_teachers
+from mindkit.distill.mind import (
+    WEIGHT_MODES,
+    chance_level,
+    modality_informed_weights,
+    teacher_val_scores,
+)
 from mindkit.evaluate.heads import evaluate_student
-from mindkit.provenance import StaleStateError, dataset_provenance
+from mindkit.provenance import dataset_provenance
 from mindkit.studies.jobs import pretrain
+from mindkit.studies.models import teachers_for
 from mindkit.train.trainer import TrainConfig
 
 # notebook 03's methods: CORE_DESIGN is its default (every claim of its claim table: KD helps,
@@ -40,27 +44,6 @@ FULL_DESIGN = ("mind", "no_kd", "mind_no_unimodal_kd", "single_teacher_kd", "min
                "mind_balanced", "mind_paired_only", "mm_teacher_kd", "feature_kd",
                "single_head_zero", "single_head_learned", "single_head_ensemble_kd", "mind_early",
                "no_kd_early", "mind_late", "no_kd_late", "mind_attention", "no_kd_attention")
-
-
-def teachers_for(ds, sizes, config, out_dir: Path, progress: bool, store=None):
-    """Teachers of ``sizes`` for every modality: reloaded from ``out_dir`` when all exist and
-    were made for this dataset and split, else trained (and saved there; through ``store``,
-    a :class:`~mindkit.train.store.ModelStore`, when given: then the store decides, not the
-    folder)."""
-    if store is not None:
-        nets, rows = train_teachers(ds, sizes, config=config, out_dir=out_dir,
-                                    progress=progress, store=store)
-        return nets, {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
-    try:
-        return load_teacher_nets(out_dir, ds, sizes)
-    except FileNotFoundError:
-        pass
-    except StaleStateError as err:
-        warnings.warn(f"retraining the teachers in {out_dir}: {err}", stacklevel=2)
-    nets, rows = train_teachers(ds, sizes, config=config, out_dir=out_dir, progress=progress,
-                                store=store)
-    scores = {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
-    return nets, scores
 
 
 def predictions_path(run_dir: str | Path, seed: int, method: str) -> Path:
@@ -93,10 +76,12 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
         if max_per_split:
             ds = ds.subsample(max_per_split, seed)
         out = Path(run_dir) / f"seed{seed}" / "teachers"
-        nets, scores = teachers_for(ds, list(teacher_sizes), replace(teacher_config, seed=seed),
-                                    out, progress, context.get("store"))
-        ctx = MethodContext(ds, nets, scores, replace(student_config, seed=seed), alpha, T,
-                            student_size, progress=progress, **context)
+        nets, scores, _ = teachers_for(ds, list(teacher_sizes),
+                                       replace(teacher_config, seed=seed), [out], out, progress,
+                                       context.get("store"))
+        ctx = MethodContext(ds, nets, scores, replace(student_config, seed=seed),
+                            progress=progress, alpha=alpha, T=T, student_size=student_size,
+                            **context)
         prov = dataset_provenance(ds)
         val = teacher_val_scores(ctx.ensembles(), ds)
         write_text(out.parent / "teacher_scores.json", json.dumps(val, indent=1))
@@ -105,17 +90,15 @@ def compare_methods(dataset: str, methods: Sequence[str], seeds: Sequence[int],
             model, info = run_method(name, ctx,
                                      checkpoint=Path(run_dir) / f"seed{seed}" / "students" / name)
             secs = time.perf_counter() - t0
+            row = {k: v for k, v in info.row().items() if k != "source"}
             runs.append({"dataset": ds.display_name, "method": name, "seed": seed,
-                         "train_s": secs, "params": info["params"],
-                         "extra_params": info["extra_params"], "best_epoch": info["best_epoch"],
-                         "val_score": info["val_score"], "epochs_run": info["epochs_run"],
-                         "still_improving": info["still_improving"], **info["settings"]})
+                         "train_s": secs, **row, **info.settings})
             records += evaluate_student(
                 model, ds["test"], ds.task, n_boot=n_boot, boot_seed=seed,
                 predictions_to=predictions_path(run_dir, seed, name),
                 provenance={**prov, "method": name},
                 dataset=ds.display_name, method=name, model=type(model).__name__,
-                seed=seed, params=info["params"], **info["settings"])
+                seed=seed, params=info.params, **info.settings)
     return records, runs
 
 

@@ -19,7 +19,13 @@ import json
 from dataclasses import dataclass, replace
 from typing import Sequence
 
-from mindkit.parallel import Task, run_tasks
+from mindkit.data import load
+from mindkit.data.scarcity import with_paired_share
+from mindkit.distill.methods import MethodContext, needs_teachers, parse_method, run_method
+from mindkit.distill.recipes import stored_teacher_job, teacher_scores, train_teachers
+from mindkit.distill.recipes import teacher_config as size_config
+from mindkit.parallel import Task, resolve_workers, run_tasks
+from mindkit.train.store import ModelStore
 from mindkit.train.trainer import TrainConfig
 
 
@@ -44,9 +50,6 @@ class DataRecipe:
 
 @functools.lru_cache(maxsize=8)
 def _build(recipe: DataRecipe):
-    from mindkit.data import load
-    from mindkit.data.scarcity import with_paired_share
-
     ds = load(recipe.name, seed=recipe.seed, **json.loads(recipe.options))
     if recipe.max_per_split:
         ds = ds.subsample(recipe.max_per_split, recipe.seed)
@@ -61,21 +64,16 @@ def recipe(dataset: str, seed: int, dataset_options: dict | None = None,
 
 def _teachers(data: DataRecipe, sizes: tuple, config: TrainConfig, store_root: str):
     """The teachers of ``data``'s full dataset, through the store (trained or found)."""
-    from mindkit.distill.recipes import train_teachers
-    from mindkit.train.store import ModelStore
-
     ds = data.full().build()
     nets, rows = train_teachers(ds, list(sizes), config=config, progress=False,
                                 store=ModelStore(store_root))
-    return nets, {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
+    return nets, teacher_scores(rows)
 
 
 def teacher_job(data: DataRecipe, modality: str, size: str, config: TrainConfig,
                 store_root: str) -> str:
     """One teacher of ``data``'s full dataset (``config`` already the size's own,
     :func:`~mindkit.distill.recipes.teacher_config`), into the store."""
-    from mindkit.distill.recipes import stored_teacher_job
-
     return stored_teacher_job(store_root, data.full().build(), modality, size, None, config)
 
 
@@ -83,14 +81,11 @@ def method_job(name: str, data: DataRecipe, sizes: tuple, teacher_config: TrainC
                student_config: TrainConfig, context: dict, store_root: str) -> str:
     """Train method ``name`` as the studies do: the context of ``data``'s (full) teachers, the
     dataset of ``data`` (with its paired share), ``context`` settings, into the store."""
-    from mindkit.distill.methods import MethodContext, run_method
-    from mindkit.train.store import ModelStore
-
     nets, scores = (_teachers(data, sizes, teacher_config, store_root)
                     if teacher_config is not None else ({}, {}))
     ctx = MethodContext(data.build(), nets, scores, student_config, progress=False,
                         store=ModelStore(store_root), **context)
-    return run_method(name, ctx)[1]["source"]
+    return run_method(name, ctx)[1].source
 
 
 def pretrain(dataset: str, seeds: Sequence[int], methods: Sequence[str], workers: int,
@@ -107,9 +102,6 @@ def pretrain(dataset: str, seeds: Sequence[int], methods: Sequence[str], workers
     settings (alpha, T, ...) with ``store``, the :class:`~mindkit.train.store.ModelStore`.
     Does nothing with ``workers`` 0 or 1 or without a store: the study then trains serially
     as before. Returns ``{job: source}``."""
-    from mindkit.distill.methods import needs_teachers, parse_method
-    from mindkit.distill.recipes import teacher_config as size_config
-    from mindkit.parallel import resolve_workers
 
     store = context.get("store")
     if store is None or resolve_workers(workers) <= 1:

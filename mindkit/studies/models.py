@@ -18,21 +18,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
-import pandas as pd
-
+from mindkit.data import load
 from mindkit.distill.methods import (
-    STEP_LOGS,
     MethodContext,
     build_method,
     needs_teachers,
+    read_step_logs,
     run_method,
-    step_log_path,
 )
-from mindkit.distill.recipes import load_teacher_nets
+from mindkit.distill.recipes import load_teacher_nets, teacher_scores, train_teachers
 from mindkit.models.build import model_config
 from mindkit.provenance import StaleStateError
+from mindkit.studies.jobs import pretrain
 from mindkit.train.checkpoint import checkpoint_path, load_model, read_meta
-from mindkit.train.trainer import TrainConfig
+from mindkit.train.trainer import RunInfo, TrainConfig
 
 # the stage folders (``run_dir/<stage>/seed<k>``) of the notebooks that train per seed, searched in
 # this order for reusable teachers and students; a notebook saves into its own stage folder
@@ -58,6 +57,21 @@ def find_teachers(ds, sizes: Sequence[str], dirs: Sequence[str | Path]):
     return None
 
 
+def teachers_for(ds, sizes: Sequence[str], config: TrainConfig, search: Sequence[str | Path],
+                 out_dir: Path, progress: bool = True, store=None):
+    """``(nets, scores, dir)``: the teachers of ``sizes`` for every modality of ``ds``, from
+    the first folder of ``search`` that holds them for this dataset and split
+    (:func:`find_teachers`), else trained with ``config`` and saved to ``out_dir``. With a
+    ``store`` (a :class:`~mindkit.train.store.ModelStore`) the store decides (same config:
+    same teachers), not the folders."""
+    found = find_teachers(ds, sizes, search) if store is None else None
+    if found is not None:
+        return found
+    nets, rows = train_teachers(ds, list(sizes), config=config, out_dir=out_dir,
+                                progress=progress, store=store)
+    return nets, teacher_scores(rows), Path(out_dir)
+
+
 def _settings_match(meta: dict, method) -> str | None:
     """Why the checkpoint ``meta`` does not hold ``method``'s student (None when it does)."""
     if meta.get("method") != method.name:
@@ -75,7 +89,7 @@ def load_or_train(name: str, ctx: MethodContext, search: Sequence[str | Path] = 
                   save_to: str | Path | None = None):
     """``(student, info)`` for method ``name`` on ``ctx.dataset``: loaded from the first
     ``<dir>/<name>.safetensors`` in ``search`` that matches (module docstring), else trained
-    with :func:`run_method` and saved to ``save_to/<name>``. ``info["source"]`` says which. A
+    with :func:`run_method` and saved to ``save_to/<name>``. ``info.source`` says which. A
     checkpoint that cannot vouch for itself (damaged, altered, swapped, old-format) is reported
     in a :class:`ReuseWarning` and retrained, never loaded half-way. With a model store
     (``ctx.store``) the store decides (:func:`run_method`): ``search`` is not looked at, and
@@ -101,20 +115,13 @@ def load_or_train(name: str, ctx: MethodContext, search: Sequence[str | Path] = 
             except StaleStateError as err:
                 why = str(err)
             else:
-                logs = {k: step_log_path(path, k) for k in STEP_LOGS}
-                return model, {"source": str(path), "settings": meta.get("settings", {}),
-                               **{f"{k}_log": pd.read_csv(f) if f.exists() else None
-                                  for k, f in logs.items()},
-                               "params": sum(p.numel() for p in model.parameters()),
-                               "best_epoch": meta.get("best_epoch"),
-                               "val_score": meta.get("best_val_score"),
-                               "epochs_run": meta.get("epochs_run"),
-                               "still_improving": meta.get("still_improving")}
+                return model, RunInfo.from_meta(
+                    meta, str(path), params=sum(p.numel() for p in model.parameters()),
+                    step_logs=read_step_logs(path))
         warnings.warn(f"not reusing {path}: {why}; training {name!r} anew", ReuseWarning,
                       stacklevel=2)
     ckpt = None if save_to is None else Path(save_to) / name
-    model, info = run_method(name, ctx, checkpoint=ckpt)
-    return model, {**info, "source": "trained"}
+    return run_method(name, ctx, checkpoint=ckpt)
 
 
 @dataclass
@@ -145,9 +152,6 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
     folder (``run_dir/<stage>/seed<k>``, default ``"04"``) where whatever is trained is saved
     (and searched last). Teachers are looked up only when a method distils from them.
     ``context`` sets :class:`MethodContext` fields."""
-    from mindkit.data import load
-    from mindkit.distill.recipes import train_teachers
-
     run_dir = Path(run_dir)
     ds = load(dataset, seed=seed, **(dataset_options or {}))
     if max_per_split:
@@ -159,16 +163,11 @@ def models_for_seed(dataset: str, seed: int, methods: Sequence[str], run_dir: st
         run_dir / st / f"seed{seed}" / "teachers" for st in stages] + [own / "teachers"]
     store = context.get("store")
     if not any(map(needs_teachers, methods)):
-        found = ({}, {}, None)  # e.g. the pooled-bottleneck methods distil from themselves
-    else:  # with a store, the store decides (same config: same teachers), not the folders
-        found = find_teachers(ds, teacher_sizes, t_dirs) if store is None else None
-    if found is None:
-        cfg = replace(teacher_config or TrainConfig(), seed=seed)
-        nets, rows = train_teachers(ds, teacher_sizes, config=cfg, out_dir=own / "teachers",
-                                    progress=progress, store=store)
-        scores = {m: [r["val_score"] for r in rows if r["modality"] == m] for m in nets}
-        found = nets, scores, own / "teachers"
-    nets, scores, tdir = found
+        nets, scores, tdir = {}, {}, None  # e.g. the pooled-bottleneck methods need none
+    else:
+        nets, scores, tdir = teachers_for(ds, teacher_sizes,
+                                          replace(teacher_config or TrainConfig(), seed=seed),
+                                          t_dirs, own / "teachers", progress, store)
     ctx = MethodContext(ds, nets, scores, replace(student_config or TrainConfig(), seed=seed),
                         progress=progress, **context)
     out = SeedModels(ds, ctx, tdir)
@@ -187,8 +186,6 @@ def models_for_seeds(dataset: str, seeds: Sequence[int], methods: Sequence[str],
     calls need, and ``share_methods`` retrained at each of ``paired_shares`` (what
     :func:`mindkit.studies.scarcity.scarcity_curve` will ask for), is first trained in parallel into
     the store (:func:`mindkit.studies.jobs.pretrain`); the calls then find them there."""
-    from mindkit.studies.jobs import pretrain
-
     keys = ("dataset_options", "max_per_split", "teacher_sizes", "teacher_config",
             "student_config", "progress")
     context = {k: v for k, v in kwargs.items() if k not in keys + ("run_seed", "stage")}
@@ -199,4 +196,4 @@ def models_for_seeds(dataset: str, seeds: Sequence[int], methods: Sequence[str],
 
 
 __all__ = ["DEFAULT_STAGE", "STAGES", "ReuseWarning", "SeedModels", "find_teachers",
-           "load_or_train", "models_for_seed", "models_for_seeds"]
+           "load_or_train", "models_for_seed", "models_for_seeds", "teachers_for"]

@@ -3,7 +3,7 @@ kept paired, scored on the unchanged test split (notebook 04)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -11,6 +11,7 @@ from mindkit.data.scarcity import paired_count, with_paired_share
 from mindkit.distill.methods import MethodContext
 from mindkit.evaluate.heads import evaluate_student
 from mindkit.studies.models import load_or_train
+from mindkit.train.trainer import RunInfo
 
 
 @dataclass
@@ -34,17 +35,17 @@ def scarcity_curve(ctx: MethodContext, methods: Sequence[str], shares: Sequence[
     out = ScarcityResult()
     for q in shares:
         ds_q = with_paired_share(ds, q, seed)
-        ctx_q = replace(ctx, dataset=ds_q)
+        ctx_q = ctx.with_(dataset=ds_q)
         for name in methods:
             if q == 1.0 and full and name in full:
-                model, info = full[name], {"source": "full-data student"}
+                model, info = full[name], RunInfo("full-data student")
             else:
                 ckpt = None if save_to is None else Path(save_to) / f"share{q:g}"
                 model, info = load_or_train(name, ctx_q, [ckpt] if ckpt else (), ckpt)
             n_pairs = paired_count(ds_q["train"])
             out.runs.append({"method": name, "paired_share": q, "n_paired_train": n_pairs,
-                             "seed": seed, "source": info.get("source"),
-                             "still_improving": info.get("still_improving")})
+                             "seed": seed, "source": info.source,
+                             "still_improving": info.still_improving})
             out.records += evaluate_student(
                 model, ds["test"], ds.task, n_boot, seed, method=name, seed=seed,
                 paired_share=q, n_paired_train=n_pairs, statistic="scarcity_curve", **fields)

@@ -98,6 +98,48 @@ class History:
         return pd.DataFrame(self.records)
 
 
+@dataclass
+class RunInfo:
+    """What one training returns, or a reuse of one: where the model came from (``source``:
+    ``"trained"``, ``"store:<key>"`` or the checkpoint it was loaded from), its selection
+    (best epoch, validation score, epochs run, whether it was still improving at the last
+    epoch), its deployed and training-only parameter counts, the method's record settings, the
+    history and the method's per-step logs (``step_logs``: kind -> frame, e.g. ``"gm"``)."""
+
+    source: str
+    best_epoch: int | None = None
+    val_score: float | None = None
+    epochs_run: int | None = None
+    still_improving: bool | None = None
+    params: int | None = None  # the deployed model's parameters
+    extra_params: int = 0  # trainable parameters used only in training
+    settings: dict = field(default_factory=dict)  # what records carry (Method.settings)
+    history: History | None = None
+    step_logs: dict = field(default_factory=dict)
+    method: object = None  # the method object (None when loaded from a checkpoint)
+    cache_s: float = 0.0  # seconds spent caching teacher outputs
+    store_key: str | None = None
+
+    @classmethod
+    def from_history(cls, hist: History, source: str, **kw) -> "RunInfo":
+        return cls(source, hist.best_epoch, hist.best_score, len(hist.records),
+                   hist.still_improving, history=hist, **kw)
+
+    @classmethod
+    def from_meta(cls, meta: dict, source: str, **kw) -> "RunInfo":
+        """From a checkpoint's JSON (what :meth:`Trainer.fit` saves)."""
+        return cls(source, meta.get("best_epoch"), meta.get("best_val_score"),
+                   meta.get("epochs_run"), meta.get("still_improving"),
+                   settings=meta.get("settings", {}), **kw)
+
+    def row(self) -> dict:
+        """The numbers a run table shows (no history, logs or objects)."""
+        return {"params": self.params, "extra_params": self.extra_params,
+                "best_epoch": self.best_epoch, "val_score": self.val_score,
+                "epochs_run": self.epochs_run, "still_improving": self.still_improving,
+                "source": self.source}
+
+
 class Callback:
     def on_epoch_end(self, trainer: "Trainer", record: dict) -> None:  # pragma: no cover
         pass

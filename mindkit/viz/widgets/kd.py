@@ -215,7 +215,7 @@ class KDExplorer(FigureWidget):
     def teacher_probs(self, sample: int, head: str, T: float | Tensor) -> Tensor:
         """The head's teacher soft target ``[1, C]`` for one sample at temperature ``T`` (a
         column ``[K, 1]`` of temperatures gives ``[K, C]``, one row per temperature)."""
-        from mindkit.distill.mind import mean_target
+        from mindkit.distill.cache import mean_target
         from mindkit.models.unimodal import combine_probs
 
         rows = torch.tensor([int(sample)])
