@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -180,6 +181,20 @@ def test_unknown_or_bad_options_raise_clear_errors():
         md.load("avdigits3", optical_occlusion=9)
     with pytest.raises(ValueError, match="optical_pca_energy"):
         md.load("avdigits3", optical_pca_energy=0)
+
+
+def test_options_are_avdigits_options_with_the_optical_ones_after_frame_mask():
+    """The signature is derived from avdigits.build's (registry.extends_options): same names,
+    defaults and annotations, the three optical options inserted after frame_mask."""
+    base = inspect.signature(avdigits.build).parameters
+    params = inspect.signature(md.DATASETS.get("avdigits3")).parameters
+    names = list(base)
+    at = names.index("frame_mask") + 1
+    optical = ["optical_pca_energy", "optical_noise", "optical_occlusion"]
+    assert list(params) == names[:at] + optical + names[at:]
+    assert all(params[n] == base[n] for n in names)
+    assert all(params[n].default is None and params[n].kind is params[n].KEYWORD_ONLY
+               for n in optical)
 
 
 def test_attach_prefers_image_audio_then_image_only_then_raises():

@@ -67,8 +67,9 @@ import math
 import numpy as np
 import torch
 
-from mindkit.common import SPLITS, check_choice, check_number, check_share, rng_stream
+from mindkit.common import SPLITS, check_number, check_share, rng_stream
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
+from mindkit.data.degrade import level_options, n_components, occlude
 from mindkit.data.registry import DATASETS, data_file, strict_options
 from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
 
@@ -191,23 +192,11 @@ def _pca_project(images: np.ndarray, train_rows: np.ndarray, energy: float, key:
             _PCA_CACHE.pop(next(iter(_PCA_CACHE)))
         _PCA_CACHE[key] = (mu, evals[::-1].clip(min=0), evecs[:, ::-1].astype(np.float32))
     mu, evals, evecs = _PCA_CACHE[key]
-    k = int(np.searchsorted(np.cumsum(evals) / evals.sum(), energy) + 1)
+    k = n_components(evals, energy)
     v = evecs[:, :k]
     with _single_thread_blas():
         proj = ((images - mu).astype(np.float32) @ v) @ v.T + mu.astype(np.float32)
     return proj.astype(np.float32), k
-
-
-def _occlude(images: np.ndarray, size: int, seed: int) -> np.ndarray:
-    if size <= 0:
-        return images
-    size = min(int(size), 28)
-    pos = rng_stream(seed, STREAMS, _S_OCCL).integers(0, 28 - size + 1, size=(images.shape[0], 2))
-    rows = np.arange(28)
-    r_in = (rows[None, :] >= pos[:, :1]) & (rows[None, :] < pos[:, :1] + size)
-    c_in = (rows[None, :] >= pos[:, 1:]) & (rows[None, :] < pos[:, 1:] + size)
-    mask = (r_in[:, :, None] & c_in[:, None, :]).reshape(-1, 784)
-    return np.where(mask, 0.0, images).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,25 +242,21 @@ def build(
     A numeric option that is NaN, infinite or out of its range is refused with a ValueError
     naming the option, the value and the range (:func:`mindkit.common.check_number`).
     """
-    check_choice("difficulty", difficulty, sorted(LEVELS))
-    level = LEVELS[difficulty]
-    sub = dict(
-        pca_energy=pca_energy,
-        blur_sigma=blur_sigma,
-        occlusion=occlusion,
-        noise_std=noise_std,
-        frame_mask=frame_mask,
+    sub = level_options(LEVELS, difficulty, dict(
+        pca_energy=pca_energy, blur_sigma=blur_sigma, occlusion=occlusion, noise_std=noise_std,
+        frame_mask=frame_mask))
+    degradation = dict(  # checked in this order: the first bad option is the one named
+        pca_energy=check_number("pca_energy", sub["pca_energy"], 0.0, 1.0, low_open=True),
+        blur_sigma=check_number("blur_sigma", sub["blur_sigma"], 0.0, 28.0,
+                                hint="a blur wider than the 28-pixel image makes no sense"),
+        occlusion=check_number("occlusion", sub["occlusion"], 0, 28, integer=True,
+                               hint="the side in pixels of the patch zeroed in a 28 x 28 image"),
+        noise_std=check_number("noise_std", sub["noise_std"], 0.0, 100.0,
+                               hint="in units of the MFCCs' train standard deviation; far below "
+                               "100 the clips are already pure noise"),
+        frame_mask=check_share("frame_mask", sub["frame_mask"]),
     )
-    sub = {k: (level[k] if v is None else v) for k, v in sub.items()}
-    pca_e = check_number("pca_energy", sub["pca_energy"], 0.0, 1.0, low_open=True)
-    blur_s = check_number("blur_sigma", sub["blur_sigma"], 0.0, 28.0,
-                          hint="a blur wider than the 28-pixel image makes no sense")
-    occl = check_number("occlusion", sub["occlusion"], 0, 28, integer=True,
-                        hint="the side in pixels of the patch zeroed in a 28 x 28 image")
-    noise_s = check_number("noise_std", sub["noise_std"], 0.0, 100.0,
-                           hint="in units of the MFCCs' train standard deviation; far below "
-                           "100 the clips are already pure noise")
-    fmask = check_share("frame_mask", sub["frame_mask"])
+    pca_e, blur_s, occl, noise_s, fmask = degradation.values()
     if isinstance(unpaired, str):
         if unpaired not in ("all", "none"):
             raise ValueError(
@@ -284,11 +269,7 @@ def build(
     seed = check_seed(seed)
     options = dict(
         difficulty=difficulty,
-        pca_energy=pca_e,
-        blur_sigma=blur_s,
-        occlusion=occl,
-        noise_std=noise_s,
-        frame_mask=fmask,
+        **degradation,
         unpaired=unpaired if isinstance(unpaired, str) else keep_share,
         val_fraction=fr[1],
         test_fraction=fr[2],
@@ -307,7 +288,7 @@ def build(
     imgs = _blur(images, blur_s)
     pca_key = (seed, fr, blur_s)
     imgs, n_comp = _pca_project(imgs, np.flatnonzero(img_split == 0), pca_e, pca_key)
-    imgs = _occlude(np.clip(imgs, 0.0, 1.0), occl, seed)
+    imgs = occlude(np.clip(imgs, 0.0, 1.0), occl, 28, rng_stream(seed, STREAMS, _S_OCCL))
 
     # ---- audio: standardise with train frames only -> noise -> frame mask
     frame_clip = np.repeat(np.arange(n_clip), clip_len)
@@ -397,7 +378,7 @@ def build(
         },
         "difficulty": {
             "level": difficulty,
-            **{k: options[k] for k in LEVELS["clean"]},
+            **degradation,
             "pca_components": n_comp,
         },
         "reference_accuracy": {

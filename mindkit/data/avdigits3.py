@@ -83,10 +83,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from mindkit.common import SPLITS, check_choice, check_number, rng_stream
+from mindkit.common import SPLITS, check_number, rng_stream
 from mindkit.data import avdigits
 from mindkit.data.base import ModalitySpec, MultimodalDataset, Split
-from mindkit.data.registry import DATASETS, strict_options
+from mindkit.data.degrade import level_options, n_components, occlude
+from mindkit.data.registry import DATASETS, extends_options, strict_options
 from mindkit.data.splits import check_seed, split_fractions, stratified_split_index
 
 OPTICAL_SIDE = 8
@@ -140,22 +141,9 @@ def _pca_project_small(x: np.ndarray, train_rows: np.ndarray, energy: float) -> 
     centred = fit - mu
     evals, evecs = np.linalg.eigh(centred.T @ centred)
     evals, evecs = evals[::-1].clip(min=0), evecs[:, ::-1]
-    k = int(np.searchsorted(np.cumsum(evals) / evals.sum(), energy) + 1)
+    k = n_components(evals, energy)
     v = evecs[:, :k]
     return (((x - mu) @ v) @ v.T + mu).astype(np.float32), k
-
-
-def _occlude_small(x: np.ndarray, size: int, seed: int) -> np.ndarray:
-    if size <= 0:
-        return x
-    side = OPTICAL_SIDE
-    pos = rng_stream(seed, avdigits.STREAMS, _S_OCCL_OPT).integers(
-        0, side - size + 1, size=(x.shape[0], 2))
-    ax = np.arange(side)
-    r_in = (ax[None, :] >= pos[:, :1]) & (ax[None, :] < pos[:, :1] + size)
-    c_in = (ax[None, :] >= pos[:, 1:]) & (ax[None, :] < pos[:, 1:] + size)
-    mask = (r_in[:, :, None] & c_in[:, None, :]).reshape(-1, side * side)
-    return np.where(mask, 0.0, x).astype(np.float32)
 
 
 def degrade_optical(x: np.ndarray, train_rows: np.ndarray, pca_energy: float, noise: float,
@@ -172,7 +160,8 @@ def degrade_optical(x: np.ndarray, train_rows: np.ndarray, pca_energy: float, no
             x.shape, dtype=np.float32)
         out = out + noise * eps
     out = np.clip(out, 0.0, 1.0).astype(np.float32)
-    return _occlude_small(out, occlusion, seed), k
+    occl_rng = rng_stream(seed, avdigits.STREAMS, _S_OCCL_OPT)
+    return occlude(out, occlusion, OPTICAL_SIDE, occl_rng), k
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,23 +191,17 @@ def _attach(opt_rows: np.ndarray, opt_y: np.ndarray, y: np.ndarray, has_audio: n
     return out
 
 
+# every avdigits option (defaults and annotations as avdigits.build declares them) in
+# avdigits_options, the optical ones after frame_mask
 @DATASETS.register("avdigits3")
 @strict_options
+@extends_options(avdigits.build, after="frame_mask")
 def build(
     *,
-    difficulty: str = "default",
-    pca_energy: float | None = None,
-    blur_sigma: float | None = None,
-    occlusion: int | None = None,
-    noise_std: float | None = None,
-    frame_mask: float | None = None,
     optical_pca_energy: float | None = None,
     optical_noise: float | None = None,
     optical_occlusion: int | None = None,
-    unpaired: str | float = "all",
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    seed: int = 0,
+    **avdigits_options,
 ) -> MultimodalDataset:
     """AV-Digits-3: MNIST (``image``), spoken digits (``audio``) and sklearn's 8x8 digits
     (``optical``), paired by label within each split.
@@ -243,11 +226,10 @@ def build(
             label) in val and test; the rest is train.
         seed: fixes the splits, the pairings, the kept image-only samples and every degradation.
     """
-    check_choice("difficulty", difficulty, sorted(LEVELS))
-    level = OPTICAL_LEVELS[difficulty]
-    opt = dict(optical_pca_energy=optical_pca_energy, optical_noise=optical_noise,
-               optical_occlusion=optical_occlusion)
-    opt = {k: (level[k] if v is None else v) for k, v in opt.items()}
+    difficulty = avdigits_options["difficulty"]
+    opt = level_options(LEVELS, difficulty, dict(
+        optical_pca_energy=optical_pca_energy, optical_noise=optical_noise,
+        optical_occlusion=optical_occlusion))
     o_pca = check_number("optical_pca_energy", opt["optical_pca_energy"], 0.0, 1.0,
                          low_open=True)
     o_noise = check_number("optical_noise", opt["optical_noise"], 0.0)
@@ -255,13 +237,9 @@ def build(
                           integer=True, hint=f"the side in pixels of the patch zeroed in an "
                           f"{OPTICAL_SIDE} x {OPTICAL_SIDE} digit")
 
-    base = avdigits.build(
-        difficulty=difficulty, pca_energy=pca_energy, blur_sigma=blur_sigma,
-        occlusion=occlusion, noise_std=noise_std, frame_mask=frame_mask, unpaired=unpaired,
-        val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
-    )
-    seed = check_seed(seed)
-    fr = split_fractions(val_fraction, test_fraction)
+    base = avdigits.build(**avdigits_options)
+    seed = check_seed(avdigits_options["seed"])
+    fr = split_fractions(avdigits_options["val_fraction"], avdigits_options["test_fraction"])
     options = dict(base.options)
     options.update(optical_pca_energy=o_pca, optical_noise=o_noise, optical_occlusion=o_occl)
     order = ["difficulty", *LEVELS["clean"], "unpaired", "val_fraction", "test_fraction", "seed"]

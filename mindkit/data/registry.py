@@ -31,6 +31,33 @@ def strict_options(builder):
     return wrapper
 
 
+def extends_options(base: Callable[..., MultimodalDataset], after: str):
+    """Decorate ``build(*, <its own options>, **base_options)``, a builder that takes every
+    option of the builder ``base`` (and passes them on to it) plus its own.
+
+    The decorated builder's signature is ``base``'s options with ``build``'s own inserted after
+    the option ``after``, so the shared options, their defaults and annotations are written
+    once, in ``base``; ``base_options`` always holds every option of ``base``, the defaults
+    filled in. Put :func:`strict_options` above it to refuse any other option.
+    """
+    params = list(inspect.signature(base).parameters.values())
+    defaults = {p.name: p.default for p in params}
+    at = [p.name for p in params].index(after) + 1
+
+    def decorate(build):
+        sig = inspect.signature(build)
+        own = [p for p in sig.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+        @functools.wraps(build)
+        def builder(**options):
+            return build(**{**defaults, **options})
+
+        builder.__signature__ = sig.replace(parameters=[*params[:at], *own, *params[at:]])
+        return builder
+
+    return decorate
+
+
 def register_variant(name: str, build: Callable[..., MultimodalDataset], variant: str,
                      options: Sequence[str], doc: str,
                      func_name: str) -> Callable[..., MultimodalDataset]:
