@@ -73,5 +73,5 @@ def kd_bernoulli(student_logits: Tensor, teacher_probs: Tensor | None = None, T:
 
 def kd_loss(task: str, student_logits: Tensor, teacher_probs: Tensor, T: float) -> Tensor:
     """The KD primitive that fits ``task`` (softmax KD over a single logit is meaningless)."""
-    fn = kd_softmax if task == "multiclass" else kd_bernoulli
-    return fn(student_logits, teacher_probs, T)
+    return get_loss("kd_softmax" if task == "multiclass" else "kd_bernoulli")(
+        student_logits, teacher_probs, T)

@@ -28,7 +28,7 @@ from mindkit.distill.base import (
 )
 from mindkit.distill.cache import EnsembleTargets, ModelTargets
 from mindkit.distill.gradmod import GradModSettings
-from mindkit.distill.losses import kd_loss, register_loss, task_loss
+from mindkit.distill.losses import get_loss, kd_loss, register_loss, task_loss
 from mindkit.distill.runner import run_method
 from mindkit.evaluate.heads import validation_score
 from mindkit.fusion.modules import freeze_encoders
@@ -196,7 +196,7 @@ class MindDistiller(Method):
                  alpha: float | dict[str, float] = 0.5, T: float = 2.0,
                  head_weights: dict[str, float] | None = None, train_on: str = "all") -> None:
         super().__init__(student, task)
-        self.loss = MindLoss(task, alpha, T, head_weights)
+        self.loss = get_loss("mind")(task, alpha, T, head_weights)
         if self.loss.uses_kd and teacher is None:
             raise ValueError("alpha > 0 needs teachers (teacher ensembles or a target source); "
                              "pass alpha=0 for the no-KD student")
