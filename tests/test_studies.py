@@ -52,7 +52,9 @@ def test_lower_layers_name_no_notebook(layer):
 
 
 @pytest.mark.parametrize("path", ["evaluate/aggregate.py", "sweep/analysis.py",
-                                  "sweep/runner.py"])
+                                  "sweep/effects.py", "sweep/factors.py", "sweep/figures.py",
+                                  "sweep/runner.py", "sweep/jobs.py", "sweep/worker.py",
+                                  "sweep/folders.py"])
 def test_claims_and_sweeps_hard_code_no_method_name(path):
     text = (ROOT / "mindkit" / path).read_text()
     assert not re.search(r"""["'](mind|no_kd)["']|mind - no_kd""", text)

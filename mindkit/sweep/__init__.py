@@ -14,6 +14,7 @@ notebook's ``parameters`` cell by :func:`mindkit.notebook.check_parameters` (the
 
 from mindkit.notebook import ParameterError
 from mindkit.sweep.collect import collect, run_folders, write_results
+from mindkit.sweep.folders import read_status
 from mindkit.sweep.grid import (
                                 expand,
                                 load_grid_file,
@@ -23,7 +24,8 @@ from mindkit.sweep.grid import (
                                 run_name,
                                 split_values,
 )
-from mindkit.sweep.runner import SweepSummary, notebook_parameters, plan, read_status, run_sweep
+from mindkit.sweep.jobs import notebook_parameters, plan
+from mindkit.sweep.runner import SweepSummary, run_sweep
 
 __all__ = ["ParameterError", "run_sweep", "collect", "run_folders", "write_results",
            "SweepSummary", "plan", "read_status", "notebook_parameters", "expand",

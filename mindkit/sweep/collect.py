@@ -18,7 +18,7 @@ import pandas as pd
 
 from mindkit.atomic import atomic_path
 from mindkit.run import RecordsError, RunDir
-from mindkit.sweep.runner import STAGES_DIR, TMP_DIR, read_status
+from mindkit.sweep.folders import STAGES_DIR, TMP_DIR, read_status
 
 RUN_COLUMNS = ("run", "status", "error")
 

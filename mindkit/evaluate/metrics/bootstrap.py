@@ -41,12 +41,18 @@ def iter_resamples(n: int, n_boot: int, boot_seed: int) -> Iterator[Resamples]:
         done += b
 
 
+def check_ci_alpha(ci_alpha: float) -> None:
+    """``ValueError`` unless ``ci_alpha`` lies in (0, 1)."""
+    if not 0.0 < ci_alpha < 1.0:
+        raise ValueError(f"ci_alpha must lie in (0, 1), got {ci_alpha!r}")
+
+
 def check_boot_args(n_boot: int, ci_alpha: float | None = None) -> None:
     """``ValueError`` unless ``n_boot`` is a non-negative integer and ``ci_alpha`` in (0, 1)."""
     if int(n_boot) != n_boot or n_boot < 0:
         raise ValueError(f"n_boot must be a non-negative integer, got {n_boot!r}")
-    if ci_alpha is not None and not 0.0 < ci_alpha < 1.0:
-        raise ValueError(f"ci_alpha must lie in (0, 1), got {ci_alpha!r}")
+    if ci_alpha is not None:
+        check_ci_alpha(ci_alpha)
 
 
 def seed_alias(boot_seed: int, seed: int | None) -> int:
@@ -56,6 +62,18 @@ def seed_alias(boot_seed: int, seed: int | None) -> int:
     if boot_seed != 0:
         raise TypeError("pass boot_seed or its alias seed, not both")
     return seed
+
+
+def boot_args(task: str, metrics: list[str] | None, n_boot: int, ci_alpha: float | None = None,
+              boot_seed: int = 0, seed: int | None = None) -> tuple[list[str], int]:
+    """The checks every bootstrap entry point makes first, in this order: the seed alias
+    (:func:`seed_alias`), the metric names (:func:`resolve_metrics`) and ``n_boot``/``ci_alpha``
+    (:func:`check_boot_args`; ``ci_alpha=None`` leaves it unchecked). Returns the metric names
+    and the bootstrap seed."""
+    boot_seed = seed_alias(boot_seed, seed)
+    names = resolve_metrics(task, metrics)
+    check_boot_args(n_boot, ci_alpha)
+    return names, boot_seed
 
 
 def percentiles(vals: np.ndarray, ci_alpha: float) -> tuple[float, float]:
@@ -93,25 +111,25 @@ def distributions(
     ]
 
 
-def bootstrap_distribution(
-    task: str,
-    y_true: Any,
-    scores: Any,
-    metrics: list[str] | None = None,
-    n_boot: int = 1000,
-    boot_seed: int = 0,
-    *,
-    from_probs: bool = False,
-    seed: int | None = None,
-) -> dict[str, np.ndarray]:
+def points_and_distributions(
+    ps: list[Prepared], names: list[str], n_boot: int, boot_seed: int
+) -> tuple[list[dict[str, float]], list[dict[str, np.ndarray]]]:
+    """Each metric on all samples (``[{name: value}]``) and on each resample (as
+    :func:`distributions`) of each prepared input, one dict per input, all inputs on the same
+    resamples."""
+    points = [{m: METRIC_REGISTRY[m].point(p) for m in names} for p in ps]
+    return points, distributions(ps, names, int(n_boot), boot_seed)
+
+
+def bootstrap_distribution(task: str, y_true: Any, scores: Any, metrics: list[str] | None = None,
+                           n_boot: int = 1000, boot_seed: int = 0, *, from_probs: bool = False,
+                           seed: int | None = None) -> dict[str, np.ndarray]:
     """Each metric on each of ``n_boot`` bootstrap resamples: ``{name: float64[n_boot]}``.
 
     A resample where the metric is undefined holds ``nan``. Equal ``boot_seed`` (alias
     ``seed``) and sample counts give paired resamples across models.
     """
-    boot_seed = seed_alias(boot_seed, seed)
-    names = resolve_metrics(task, metrics)
-    check_boot_args(n_boot)
+    names, boot_seed = boot_args(task, metrics, n_boot, None, boot_seed, seed)
     p = prepare_nonempty(task, y_true, scores, from_probs)
     return distributions([p], names, int(n_boot), boot_seed)[0]
 
@@ -135,18 +153,10 @@ class BootstrapSummary:
         return (self.value, self.ci_low, self.ci_high)
 
 
-def bootstrap_summary(
-    task: str,
-    y_true: Any,
-    scores: Any,
-    metrics: list[str] | None = None,
-    n_boot: int = 1000,
-    ci_alpha: float = 0.05,
-    boot_seed: int = 0,
-    *,
-    from_probs: bool = False,
-    seed: int | None = None,
-) -> dict[str, BootstrapSummary]:
+def bootstrap_summary(task: str, y_true: Any, scores: Any, metrics: list[str] | None = None,
+                      n_boot: int = 1000, ci_alpha: float = 0.05, boot_seed: int = 0, *,
+                      from_probs: bool = False, seed: int | None = None
+                      ) -> dict[str, BootstrapSummary]:
     """``{name: BootstrapSummary(value, ci_low, ci_high, n_boot, n_undefined)}``.
 
     The point estimate is the metric on all samples (as :func:`~.point.compute_metrics`); the
@@ -155,12 +165,9 @@ def bootstrap_summary(
     where the metric is undefined. The bounds are ``nan`` when ``n_boot == 0`` or no resample
     is defined. ``seed`` is an alias of ``boot_seed``.
     """
-    boot_seed = seed_alias(boot_seed, seed)
-    names = resolve_metrics(task, metrics)
-    check_boot_args(n_boot, ci_alpha)
+    names, boot_seed = boot_args(task, metrics, n_boot, ci_alpha, boot_seed, seed)
     p = prepare_nonempty(task, y_true, scores, from_probs)
-    point = {m: METRIC_REGISTRY[m].point(p) for m in names}
-    dist = distributions([p], names, int(n_boot), boot_seed)[0]
+    (point,), (dist,) = points_and_distributions([p], names, n_boot, boot_seed)
     out: dict[str, BootstrapSummary] = {}
     for m in names:
         ok = np.isfinite(dist[m])
@@ -169,25 +176,15 @@ def bootstrap_summary(
     return out
 
 
-def bootstrap_ci(
-    task: str,
-    y_true: Any,
-    scores: Any,
-    metrics: list[str] | None = None,
-    n_boot: int = 1000,
-    ci_alpha: float = 0.05,
-    boot_seed: int = 0,
-    *,
-    from_probs: bool = False,
-    seed: int | None = None,
-) -> dict[str, tuple[float, float, float]]:
+def bootstrap_ci(task: str, y_true: Any, scores: Any, metrics: list[str] | None = None,
+                 n_boot: int = 1000, ci_alpha: float = 0.05, boot_seed: int = 0, *,
+                 from_probs: bool = False, seed: int | None = None
+                 ) -> dict[str, tuple[float, float, float]]:
     """``{name: (point estimate, ci_low, ci_high)}`` with a percentile bootstrap.
 
     As :func:`bootstrap_summary` (which also returns the count of undefined resamples), as
     plain tuples.
     """
-    summary = bootstrap_summary(
-        task, y_true, scores, metrics, n_boot, ci_alpha, seed_alias(boot_seed, seed),
-        from_probs=from_probs,
-    )
+    summary = bootstrap_summary(task, y_true, scores, metrics, n_boot, ci_alpha,
+                                seed_alias(boot_seed, seed), from_probs=from_probs)
     return {m: s.as_tuple() for m, s in summary.items()}

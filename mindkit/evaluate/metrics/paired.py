@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from mindkit.evaluate.metrics.bootstrap import (
-    check_boot_args,
+    boot_args,
+    check_ci_alpha,
     distributions,
     percentiles,
-    seed_alias,
+    points_and_distributions,
 )
 from mindkit.evaluate.metrics.inputs import Prepared, check_task, prepare, to_numpy
-from mindkit.evaluate.metrics.registry import METRIC_REGISTRY, higher_is_better, resolve_metrics
+from mindkit.evaluate.metrics.registry import METRIC_REGISTRY, higher_is_better
 
 
 def prepare_pair(
@@ -46,6 +47,20 @@ def prepare_pair(
     return pa, pb
 
 
+def _difference_interval(
+    d: np.ndarray, ci_alpha: float, higher_better: bool
+) -> tuple[float, float, float]:
+    """The percentile interval of the resampled differences ``d`` (``a - b``, defined ones
+    only) and the share of them favouring ``a``: ``(ci_low, ci_high, p_a_better)``, all
+    ``nan`` when ``d`` is empty."""
+    lo, hi = percentiles(d, ci_alpha)
+    if d.size:
+        p_better = float(np.mean(d > 0) if higher_better else np.mean(d < 0))
+    else:
+        p_better = float("nan")
+    return lo, hi, p_better
+
+
 def _paired_stats(
     point_a: float,
     point_b: float,
@@ -55,12 +70,7 @@ def _paired_stats(
     higher_better: bool,
 ) -> dict[str, Any]:
     ok = np.isfinite(dist_a) & np.isfinite(dist_b)
-    d = dist_a[ok] - dist_b[ok]
-    lo, hi = percentiles(d, ci_alpha)
-    if d.size:
-        p_better = float(np.mean(d > 0) if higher_better else np.mean(d < 0))
-    else:
-        p_better = float("nan")
+    lo, hi, p_better = _difference_interval(dist_a[ok] - dist_b[ok], ci_alpha, higher_better)
     return {
         "diff": float(point_a - point_b),
         "ci_low": lo,
@@ -71,19 +81,10 @@ def _paired_stats(
     }
 
 
-def paired_bootstrap(
-    task: str,
-    y_true: Any,
-    scores_a: Any,
-    scores_b: Any,
-    metrics: list[str] | None = None,
-    n_boot: int = 1000,
-    ci_alpha: float = 0.05,
-    boot_seed: int = 0,
-    *,
-    from_probs: bool = False,
-    seed: int | None = None,
-) -> dict[str, dict[str, Any]]:
+def paired_bootstrap(task: str, y_true: Any, scores_a: Any, scores_b: Any,
+                     metrics: list[str] | None = None, n_boot: int = 1000,
+                     ci_alpha: float = 0.05, boot_seed: int = 0, *, from_probs: bool = False,
+                     seed: int | None = None) -> dict[str, dict[str, Any]]:
     """Paired percentile bootstrap of ``metric(a) - metric(b)`` on the same samples.
 
     Both models are scored on the same resampled rows (resample ``b`` is row ``b`` of
@@ -98,13 +99,11 @@ def paired_bootstrap(
     is defined (or ``n_boot == 0``). ``scores_a`` and ``scores_b`` must have the same shape
     (``ValueError`` otherwise).
     """
-    boot_seed = seed_alias(boot_seed, seed)
-    names = resolve_metrics(task, metrics)
-    check_boot_args(n_boot, ci_alpha)
+    names, boot_seed = boot_args(task, metrics, n_boot, ci_alpha, boot_seed, seed)
     pa, pb = prepare_pair(task, y_true, scores_a, scores_b, from_probs)
-    point_a = {m: METRIC_REGISTRY[m].point(pa) for m in names}
-    point_b = {m: METRIC_REGISTRY[m].point(pb) for m in names}
-    dist_a, dist_b = distributions([pa, pb], names, int(n_boot), boot_seed)
+    (point_a, point_b), (dist_a, dist_b) = points_and_distributions(
+        [pa, pb], names, n_boot, boot_seed
+    )
     out: dict[str, dict[str, Any]] = {}
     for m in names:
         stats = _paired_stats(
@@ -129,8 +128,7 @@ def paired_distribution(
     samples: the values on all samples and the float64 ``[n_boot]`` per-resample values, both
     models on the same resamples (``nan`` where undefined). The input of
     :func:`pooled_paired_difference`, one call per independent run."""
-    (name,) = resolve_metrics(task, [metric])
-    check_boot_args(n_boot)
+    (name,), boot_seed = boot_args(task, [metric], n_boot, None, boot_seed)
     pa, pb = prepare_pair(task, y_true, scores_a, scores_b, from_probs)
     dist_a, dist_b = distributions([pa, pb], [name], int(n_boot), boot_seed)
     point = METRIC_REGISTRY[name].point
@@ -158,8 +156,7 @@ def pooled_paired_difference(
     share of those means favouring ``a``. ``metric`` sets the direction of ``p_a_better``
     (lower is better for ``nll``); without it higher is better.
     """
-    if not 0.0 < ci_alpha < 1.0:
-        raise ValueError(f"ci_alpha must lie in (0, 1), got {ci_alpha!r}")
+    check_ci_alpha(ci_alpha)
     k = len(dists_a)
     if not (k == len(dists_b) == len(points_a) == len(points_b)):
         raise ValueError(
@@ -183,11 +180,7 @@ def pooled_paired_difference(
     d = np.stack(da) - np.stack(db)  # [runs, n_boot]
     ok = np.isfinite(d).all(axis=0)
     means = d[:, ok].mean(axis=0)
-    lo, hi = percentiles(means, ci_alpha)
-    if means.size:
-        p_better = float(np.mean(means > 0) if higher_better else np.mean(means < 0))
-    else:
-        p_better = float("nan")
+    lo, hi, p_better = _difference_interval(means, ci_alpha, higher_better)
     n_boot = int(d.shape[1])
     return {
         "diff": diff,

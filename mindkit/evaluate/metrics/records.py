@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mindkit.evaluate.metrics.bootstrap import bootstrap_summary, check_boot_args
+import numpy as np
+
+from mindkit.evaluate.metrics.bootstrap import boot_args, bootstrap_summary
 from mindkit.evaluate.metrics.inputs import to_numpy
 from mindkit.evaluate.metrics.paired import paired_bootstrap, prepare_pair
-from mindkit.evaluate.metrics.registry import resolve_metrics
 
 RESERVED_FIELDS = ("metric", "value", "ci_low", "ci_high", "n", "boot_undefined")
 """The keys of a :func:`metric_records` record."""
@@ -42,18 +43,22 @@ def check_fields(fields: dict[str, Any], reserved: tuple[str, ...]) -> None:
         raise ValueError(f"fields {clash} clash with record keys; reserved: {', '.join(reserved)}")
 
 
-def metric_records(
-    task: str,
-    y_true: Any,
-    scores: Any,
-    *,
-    metrics: list[str] | None = None,
-    n_boot: int = 1000,
-    ci_alpha: float = 0.05,
-    boot_seed: int = 0,
-    from_probs: bool = False,
-    **fields: Any,
-) -> list[dict[str, Any]]:
+def _checked_labels(
+    task: str, y_true: Any, metrics: list[str] | None, n_boot: int, ci_alpha: float,
+    fields: dict[str, Any], reserved: tuple[str, ...],
+) -> tuple[list[str], np.ndarray, bool]:
+    """The checks both record functions make before scoring (record fields, metric names,
+    bootstrap knobs, in this order): the metric names, ``y_true`` as an array, and whether it
+    holds no samples (no records then)."""
+    check_fields(fields, reserved)
+    names, _ = boot_args(task, metrics, n_boot, ci_alpha)
+    y = to_numpy(y_true, "y_true")
+    return names, y, bool(y.shape and y.shape[0] == 0)
+
+
+def metric_records(task: str, y_true: Any, scores: Any, *, metrics: list[str] | None = None,
+                   n_boot: int = 1000, ci_alpha: float = 0.05, boot_seed: int = 0,
+                   from_probs: bool = False, **fields: Any) -> list[dict[str, Any]]:
     """Tidy records, one per metric, for ``metrics.json`` and pandas.
 
     Each record is ``{**fields, "metric", "value", "ci_low", "ci_high", "n",
@@ -65,11 +70,9 @@ def metric_records(
     With no samples (``N == 0``) the result is ``[]``: a group with no samples has no metric.
     ``n_boot=0`` skips the bootstrap (``ci_low``/``ci_high`` are ``nan``).
     """
-    check_fields(fields, RESERVED_FIELDS)
-    names = resolve_metrics(task, metrics)
-    check_boot_args(n_boot, ci_alpha)
-    y = to_numpy(y_true, "y_true")
-    if y.shape and y.shape[0] == 0:
+    names, y, empty = _checked_labels(task, y_true, metrics, n_boot, ci_alpha, fields,
+                                      RESERVED_FIELDS)
+    if empty:
         return []
     summary = bootstrap_summary(
         task, y, scores, names, n_boot=n_boot, ci_alpha=ci_alpha, boot_seed=boot_seed,
@@ -90,46 +93,26 @@ def metric_records(
     ]
 
 
-def paired_records(
-    task: str,
-    y_true: Any,
-    scores_a: Any,
-    scores_b: Any,
-    *,
-    method_a: str,
-    method_b: str,
-    metrics: list[str] | None = None,
-    n_boot: int = 1000,
-    ci_alpha: float = 0.05,
-    boot_seed: int = 0,
-    from_probs: bool = False,
-    **fields: Any,
-) -> list[dict[str, Any]]:
+def paired_records(task: str, y_true: Any, scores_a: Any, scores_b: Any, *, method_a: str,
+                   method_b: str, metrics: list[str] | None = None, n_boot: int = 1000,
+                   ci_alpha: float = 0.05, boot_seed: int = 0, from_probs: bool = False,
+                   **fields: Any) -> list[dict[str, Any]]:
     """Tidy paired-difference records, one per metric (see :func:`~.paired.paired_bootstrap`).
 
     Each record is ``{**fields, "metric", "method_a", "method_b", "value" (= value_a -
     value_b), "ci_low", "ci_high", "p_a_better", "value_a", "value_b", "n",
     "boot_undefined"}``. ``[]`` when there are no samples.
     """
-    check_fields(fields, PAIRED_RESERVED_FIELDS)
-    names = resolve_metrics(task, metrics)
-    check_boot_args(n_boot, ci_alpha)
-    y = to_numpy(y_true, "y_true")
-    if y.shape and y.shape[0] == 0:
+    names, y, empty = _checked_labels(task, y_true, metrics, n_boot, ci_alpha, fields,
+                                      PAIRED_RESERVED_FIELDS)
+    if empty:
         sa, sb = to_numpy(scores_a, "scores_a"), to_numpy(scores_b, "scores_b")
         if sa.shape != sb.shape:
             prepare_pair(task, y, sa, sb, from_probs)  # raises the shape error
         return []
     res = paired_bootstrap(
-        task,
-        y,
-        scores_a,
-        scores_b,
-        names,
-        n_boot=n_boot,
-        ci_alpha=ci_alpha,
-        boot_seed=boot_seed,
-        from_probs=from_probs,
+        task, y, scores_a, scores_b, names, n_boot=n_boot, ci_alpha=ci_alpha,
+        boot_seed=boot_seed, from_probs=from_probs,
     )
     return [
         {
