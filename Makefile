@@ -10,7 +10,7 @@ DATASET ?= avdigits
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mindkit-installed
 
-.PHONY: demo test lab setup clean-runs study series
+.PHONY: demo test lab setup clean-runs study series classroom
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -25,6 +25,13 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m mindkit.cli run --run-dir $(RUN_DIR) --dataset $(DATASET)
+
+# a class's preparation: the whole series at defaults into CLASS_DIR, so its store holds every
+# model the series needs; each learner starts from a copy (`mindkit copy-run $(CLASS_DIR)
+# runs/<name>`), where every notebook reuses those models and runs in minutes
+CLASS_DIR ?= runs/classroom
+classroom: $(STAMP)
+	$(PY) -m mindkit.cli run --all --run-dir $(CLASS_DIR) --dataset $(DATASET)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -8,6 +8,7 @@
     python -m mindkit.cli sweep-collect DIR
     python -m mindkit.cli store ls RUN_DIR|STORE [--dataset NAME]
     python -m mindkit.cli store rm RUN_DIR|STORE KEY [KEY ...] | --dataset NAME
+    python -m mindkit.cli copy-run SRC DST
 
 ``mindkit`` (the console script) is the same command. A refused request (an unknown notebook
 parameter, a value of the wrong type, a grid file that does not parse) prints one line,
@@ -21,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from mindkit.notebook import NOTEBOOK_DIR, ParameterError
+from mindkit.notebook import NOTEBOOK_DIR, ParameterError, execute_notebook
 
 SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
 NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "05_explain",
@@ -47,21 +48,6 @@ def check_device(device: str | None) -> str | None:
     except DeviceError as e:
         raise ParameterError(f"--device {device}: {e}") from None
     return device
-
-
-def execute_notebook(name: str, run_dir: Path, parameters: dict, notebook_dir: Path = NOTEBOOK_DIR
-                     ) -> Path:
-    """Execute ``notebook_dir/name.ipynb`` with papermill into ``run_dir/notebooks/``."""
-    import papermill as pm
-
-    src = notebook_dir / f"{name}.ipynb"
-    if not src.exists():
-        raise FileNotFoundError(f"no notebook {src}; the notebooks are {', '.join(NOTEBOOKS)}")
-    out = run_dir / "notebooks" / f"{name}.ipynb"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(notebook_dir),
-                        progress_bar=False, log_output=True, kernel_name="python3")
-    return out
 
 
 # records that are points of a curve, summaries or differences, not a model's plain test score:
@@ -117,7 +103,12 @@ def run_parameters(notebooks, base: dict, items: list[str]) -> dict[str, dict]:
 
 
 def cmd_run(args) -> int:
-    run_dir = Path(args.run_dir).resolve()
+    from mindkit.run import run_dir_for
+
+    run_dir = run_dir_for(Path(args.run_dir).resolve(), args.quick)
+    if run_dir != Path(args.run_dir).resolve():
+        print(f"[mindkit] quick mode: {args.run_dir} holds a full run; this quick run goes to "
+              f"{run_dir}", flush=True)
     notebooks = NOTEBOOKS if args.all else args.notebooks or SERIES
     base = {"dataset": args.dataset, "seed": args.seed, "quick": args.quick,
             "run_dir": str(run_dir)}
@@ -158,6 +149,18 @@ def _print_results(table) -> None:
         main = table[table["metric"].isin(["accuracy", "auroc"])]
         print(main.drop(columns=[c for c in ("notebook",) if c in main]).to_string(
             index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+def cmd_copy_run(args) -> int:
+    from mindkit.run import copy_run
+
+    try:
+        dst = copy_run(args.src, args.dst)
+    except (FileNotFoundError, FileExistsError) as e:
+        raise ParameterError(str(e)) from None
+    print(f"[mindkit] copied {args.src} to {dst}: run the notebooks with run_dir={str(dst)!r}; "
+          "they reuse every model the copied run trained")
+    return 0
 
 
 def cmd_results(args) -> int:
@@ -356,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("keys", nargs="*", help="rm: key prefixes of the entries to remove")
     st.add_argument("--dataset", help="only the entries of this dataset (rm: all of them)")
     st.set_defaults(fn=cmd_store)
+    cp = sub.add_parser("copy-run", help="copy a run folder (models, store, records) for a "
+                        "learner to continue from",
+                        description="Copy a filled run folder (e.g. `make classroom`'s) to a new "
+                        "folder: notebooks run there reuse every model the copied run trained.")
+    cp.add_argument("src", help="the run folder to copy")
+    cp.add_argument("dst", help="a new folder")
+    cp.set_defaults(fn=cmd_copy_run)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -403,7 +403,7 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     """
     from mindkit.atomic import write_text
     from mindkit.data import load
-    from mindkit.run import RunDir
+    from mindkit.run import RunDir, run_dir_for
     from mindkit.train.trainer import seed_everything
 
     configure_threads()
@@ -415,7 +415,10 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     ds = load(dataset, seed=seed, **(dataset_options or {}))
     if quick:
         ds = ds.subsample(QUICK_MAX_PER_SPLIT, seed)
-    run = RunDir(run_dir)
+    if run_dir_for(run_dir, quick) != Path(run_dir):
+        print(f"quick mode: {run_dir} holds a full run, so this quick run writes to "
+              f"{run_dir_for(run_dir, quick)} (its own teachers, students and records)")
+    run = RunDir(run_dir_for(run_dir, quick))
     run.check_records()
     if params is not None:
         try:
@@ -454,3 +457,48 @@ def method_pair(methods: Sequence[str]) -> tuple[str, str]:
     for m in methods:
         parse_method(m)
     return methods[0], methods[1]
+
+
+def execute_notebook(name: str, run_dir: Path, parameters: dict,
+                     notebook_dir: Path | None = None) -> Path:
+    """Execute ``notebook_dir/name.ipynb`` (default: :data:`NOTEBOOK_DIR`) with papermill into
+    ``run_dir/notebooks/``."""
+    import papermill as pm
+
+    notebook_dir = Path(notebook_dir or NOTEBOOK_DIR)
+    src = notebook_dir / f"{name}.ipynb"
+    if not src.exists():
+        have = ", ".join(sorted(p.stem for p in notebook_dir.glob("*.ipynb")))
+        raise FileNotFoundError(f"no notebook {src}; the notebooks are {have}")
+    out = Path(run_dir) / "notebooks" / f"{name}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(src), str(out), parameters=parameters, cwd=str(notebook_dir),
+                        progress_bar=False, log_output=True, kernel_name="python3")
+    return out
+
+
+def teacher_folder(run, quick: bool, params: Mapping[str, Any]) -> Path:
+    """``run/teachers`` (notebook :data:`TEACHERS_NOTEBOOK`'s teachers). In quick mode, when
+    this run folder has none yet, that notebook is first run here in quick mode, with this
+    notebook's dataset parameters, in a separate process (seconds), so a quick notebook finds
+    or trains its own teachers; otherwise a missing folder is refused naming the notebook."""
+    import subprocess
+    import sys
+
+    path = Path(run.path) / "teachers"
+    if quick and not path.exists():
+        declared = declared_parameters(TEACHERS_NOTEBOOK)
+        given = {k: v for k, v in params.items() if k in declared and k not in ("run_dir",)}
+        given.update(quick=True, run_dir=str(Path(run.path).resolve()))
+        print(f"quick mode: no teachers in {run.path} yet; running {TEACHERS_NOTEBOOK} "
+              f"(quick) there first", flush=True)
+        code = ("import json, sys; from pathlib import Path; "
+                "from mindkit.notebook import execute_notebook; "
+                "execute_notebook(sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3]))")
+        proc = subprocess.run(
+            [sys.executable, "-c", code, TEACHERS_NOTEBOOK, str(Path(run.path).resolve()),
+             json.dumps(given, default=str)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{TEACHERS_NOTEBOOK} (quick) failed in {run.path}: "
+                               f"{proc.stderr.strip()[-2000:]}")
+    return run.require("teachers", TEACHERS_NOTEBOOK)

@@ -280,3 +280,57 @@ def _jsonable(v):
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}
     return str(v)
+
+
+QUICK_SUBDIR = "quick"  # where quick runs go inside a run folder that holds a full run
+# files mindkit only ever replaces (never edits in place): a copy may share them as hard links
+SHAREABLE = (".safetensors", ".parquet", ".png", ".csv", ".pt")
+
+
+def run_dir_for(run_dir: str | Path, quick: bool) -> Path:
+    """The folder a notebook run writes: ``run_dir``, or ``run_dir/quick`` when ``quick`` and
+    ``run_dir`` already holds a full (non-quick) run, so a quick smoke test never collides with
+    (or is refused by) the full run beside it."""
+    run_dir = Path(run_dir)
+    marker = run_dir / "dataset.json"
+    if quick and marker.exists():
+        try:
+            full = json.loads(marker.read_text()).get("quick") is False
+        except (OSError, ValueError):
+            full = False
+        if full:
+            return run_dir / QUICK_SUBDIR
+    return run_dir
+
+
+def copy_run(src: str | Path, dst: str | Path) -> Path:
+    """Copy run folder ``src`` (its records, checkpoints, predictions, figures and model store)
+    to a new folder ``dst`` for a learner to continue from: notebooks run there find every model
+    ``src``'s run trained (through the copied store) and train nothing again. Files mindkit only
+    ever replaces (checkpoints, prediction and table files, figures) are hard links where the
+    file system allows; databases and everything else are copied. ``dst`` must not exist."""
+    import os
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    if not (src / "dataset.json").exists():
+        raise FileNotFoundError(f"{src} is not a run folder (no dataset.json): run the series "
+                                f"into it first, e.g. `make classroom`")
+    if dst.exists():
+        raise FileExistsError(f"{dst} exists; give a new folder to copy the run into")
+
+    def link_or_copy(a: str, b: str) -> str:
+        if a.endswith(SHAREABLE):
+            try:
+                os.link(a, b)
+                return b
+            except OSError:
+                pass
+        return shutil.copy2(a, b)
+
+    for db in src.rglob("*.sqlite"):  # a consistent snapshot of each database, WAL included
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copytree(src, dst, copy_function=link_or_copy, symlinks=True,
+                    ignore=shutil.ignore_patterns("*.sqlite-wal", "*.sqlite-shm", ".*.tmp"))
+    return dst

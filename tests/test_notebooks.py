@@ -324,12 +324,3 @@ def test_baselines_notebook_runs_quick(tmp_path, background):
     assert {"pooled_diff", "pooled_ci_low", "pooled_ci_high"} <= set(claims.columns)
     single = [r for r in records if r["method"] == "single_head_zero" and r["head"] == "mm"]
     assert single and {r["group"] for r in single} == {"paired"}
-
-
-@pytest.mark.notebook
-def test_notebook_02_without_teachers_says_which_notebook_to_run(tmp_path):
-    import papermill as pm
-
-    params = {"dataset": "avdigits", "seed": 0, "quick": True, "run_dir": str(tmp_path)}
-    with pytest.raises(pm.PapermillExecutionError, match="01_teachers"):
-        execute_notebook("02_mind_distillation", tmp_path, params)
