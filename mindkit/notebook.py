@@ -11,6 +11,12 @@ values of the wrong type are refused with a :class:`ParameterError`, before anyt
 ``quick_values`` is how a notebook's ``quick`` mode shrinks its parameters without overriding
 a value the user set explicitly.
 
+In a notebook, ``setup`` also installs :func:`show_warnings_as_notices`: the kit's warnings
+(a model still improving at its last epoch, a store entry retrained, ...) appear once each as
+one plain line in the cell's output, not as a stderr box quoting the kit's source. They are
+still ordinary warnings everywhere else (scripts, pytest), and what they report stays in the
+records (e.g. ``still_improving``).
+
 This module imports no torch or dataset code at import time (``setup`` does, when called), so
 the command line can check parameters without paying for them.
 """
@@ -24,6 +30,8 @@ import json
 import numbers
 import os
 import re
+import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -31,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from mindkit.common import (
     TEACHERS_NOTEBOOK as TEACHERS_NOTEBOOK,  # the notebook that trains the teachers
 )
+from mindkit.common import KitWarning, in_notebook
 
 if TYPE_CHECKING:
     from mindkit.data import MultimodalDataset
@@ -387,6 +396,104 @@ def configure_threads(threads: int | None = None) -> int:
     return n
 
 
+# --------------------------------------------------------------------------------------------
+# the kit's warnings in a notebook
+
+KIT_DIR = Path(__file__).resolve().parent  # a warning attributed to a file below it is the kit's
+
+
+def is_kit_warning(category: type[Warning], filename: str) -> bool:
+    """Whether a warning is the kit's own: a :class:`~mindkit.common.KitWarning`, or a
+    ``UserWarning`` attributed to a file of the mindkit package (a plain ``warnings.warn``)."""
+    if issubclass(category, KitWarning):
+        return True
+    if not issubclass(category, UserWarning):
+        return False
+    try:
+        return Path(filename).resolve().is_relative_to(KIT_DIR)
+    except (OSError, ValueError):
+        return False
+
+
+class WarningNotices:
+    """A ``warnings.showwarning`` that prints each of the kit's warnings as one plain line,
+    ``Note (ConvergenceWarning): <message>``, on stdout, once per message (category and text);
+    every other warning goes to the ``showwarning`` it replaced. Filters still decide first
+    whether a warning is shown at all, and ``warnings.catch_warnings(record=True)`` (pytest,
+    ``pytest.warns``) still records it: it swaps this function out while it records."""
+
+    def __init__(self, previous: Any, stream=None) -> None:
+        self.previous = previous
+        self.stream = stream  # None: sys.stdout when the notice is printed
+        self.seen: set[tuple[str, str]] = set()
+
+    def notice(self, message: Warning | str, category: type[Warning]) -> str:
+        text = " ".join(str(message).split())
+        return f"Note ({category.__name__}): {text}"
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
+        if not is_kit_warning(category, filename):
+            return self.previous(message, category, filename, lineno, file, line)
+        line_out = self.notice(message, category)
+        key = (category.__name__, line_out)
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        stream = self.stream if self.stream is not None else sys.stdout
+        print(line_out, file=stream, flush=True)
+        return None
+
+
+def show_warnings_as_notices(force: bool = False, stream=None) -> WarningNotices | None:
+    """In a Jupyter kernel (or with ``force``), show the kit's warnings as one-line notices
+    (:class:`WarningNotices`); elsewhere change nothing and return ``None``. Installing twice
+    keeps the first installation (and its memory of the notices already shown)."""
+    if not (force or in_notebook()):
+        return None
+    current = warnings.showwarning
+    if isinstance(current, WarningNotices):
+        return current
+    notices = WarningNotices(current, stream)
+    warnings.showwarning = notices
+    return notices
+
+
+# --------------------------------------------------------------------------------------------
+# JupyterLab settings for the kit's environment
+
+LAB_SETTINGS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+"""JupyterLab setting defaults the kit installs (:func:`install_lab_settings`): save the widgets'
+state with the notebook, so a reopened notebook shows the explorers of notebook 05 with their
+last picture instead of "Error displaying widget: model not found"."""
+
+
+def lab_settings_dir(prefix: str | Path | None = None) -> Path:
+    """JupyterLab's application settings folder: ``$JUPYTERLAB_DIR/settings`` when that is set
+    (and no ``prefix`` is given), else ``<prefix>/share/jupyter/lab/settings`` (``prefix``:
+    default this Python's ``sys.prefix``, the virtual environment)."""
+    if prefix is None and os.environ.get("JUPYTERLAB_DIR"):
+        return Path(os.environ["JUPYTERLAB_DIR"]) / "settings"
+    return Path(sys.prefix if prefix is None else prefix) / "share" / "jupyter" / "lab" / "settings"
+
+
+def install_lab_settings(prefix: str | Path | None = None) -> Path:
+    """Merge :data:`LAB_SETTINGS` into JupyterLab's ``overrides.json`` in
+    :func:`lab_settings_dir` (``make setup`` runs it for ``.venv``); the file's other settings
+    are kept. Returns the file. The overrides are defaults: a setting the user changed in
+    JupyterLab's Settings editor wins."""
+    from mindkit.atomic import write_text
+
+    path = lab_settings_dir(prefix) / "overrides.json"
+    current = json.loads(path.read_text()) if path.exists() else {}
+    if not isinstance(current, dict):
+        raise ValueError(f"{path} does not hold a JSON object of settings; fix or remove it")
+    for plugin, values in LAB_SETTINGS.items():
+        current.setdefault(plugin, {}).update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(current, indent=2) + "\n")
+    return path
+
+
 def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
           dataset_options: dict | None = None, params: Mapping[str, Any] | None = None
           ) -> tuple[MultimodalDataset, RunDir]:
@@ -399,7 +506,8 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     keys the notebook's records in ``run_dir``. The run's record files are checked
     (``run.check_records()``) before the notebook does any work, and so is its ``device``
     parameter (:func:`mindkit.device.resolve_device`: a device this machine lacks is
-    refused here, at the first cell; the device it resolves to is printed).
+    refused here, at the first cell; the device it resolves to is printed). In a notebook it
+    installs :func:`show_warnings_as_notices`.
     """
     from mindkit.atomic import write_text
     from mindkit.data import load
@@ -407,6 +515,7 @@ def setup(dataset: str, seed: int, quick: bool, run_dir: str, notebook: str,
     from mindkit.train.trainer import seed_everything
 
     configure_threads()
+    show_warnings_as_notices()  # in a notebook only: the kit's warnings as one-line notices
     if params is not None and "device" in params:
         from mindkit.device import resolve_device
 

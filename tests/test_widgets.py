@@ -358,73 +358,164 @@ def test_attribution_viewer_errors(viewer_parts):
 # ---- display --------------------------------------------------------------------------------
 
 
-class _Handle:
-    def __init__(self):
-        self.updates = []
-
-    def update(self, obj):
-        self.updates.append(obj)
-
-
 @pytest.fixture
 def shown(monkeypatch):
+    """IPython's display, patched: records each object and the bundle IPython would send."""
     import IPython.display
 
-    log = SimpleNamespace(objs=[], handles=[])
+    log = SimpleNamespace(objs=[], bundles=[])
 
-    def fake_display(*objs, display_id=None, **kw):
-        log.objs.extend(objs)
-        if display_id:
-            log.handles.append(_Handle())
-            return log.handles[-1]
-        return None
+    def fake_display(*objs, **kw):
+        for obj in objs:
+            log.objs.append(obj)
+            log.bundles.append(obj._repr_mimebundle_())
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
     return log
 
 
+def _image_changes(widget):
+    """Each new PNG the view's image is given (what the frontend receives)."""
+    changes = []
+    widget.view.children[1].observe(lambda c: changes.append(c["new"]), names="value")
+    return changes
+
+
 def test_kd_explorer_show_and_slider(shown):
-    from IPython.display import Image
+    import base64
+
+    import ipywidgets as W
 
     ex, _ = _explorer()
     ex.show()
-    assert shown.objs[0] is ex.controls
-    img = shown.objs[1]
-    assert isinstance(img, Image) and img.data == ex.png() and img.format == "png"
+    assert shown.objs == [ex]
+    bundle = shown.bundles[0]
+    controls, image = ex.view.children
+    assert controls is ex.controls and isinstance(image, W.Image) and image.format == "png"
+    # one widget (controls above the figure), plus the figure for frontends without widgets
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == ex.view.model_id
+    first = base64.b64decode(bundle["image/png"])
+    assert first[:4] == b"\x89PNG" and first == image.value == ex.png()
+    changes = _image_changes(ex)
     calls = []
     real = ex.update
     ex.update = lambda **kw: calls.append(kw) or real(**kw)
     ex._w_T.value = 6.0
     assert calls and calls[-1]["T"] == 6.0 and ex.state["T"] == 6.0
-    handle = shown.handles[0]
-    assert len(handle.updates) == 1 and handle.updates[0].data[:4] == b"\x89PNG"
-    assert handle.updates[0].data != img.data  # the new state's figure
+    assert len(changes) == 1 and changes[0] == image.value == ex.png() != first
     ex._w_sample.value = 2  # mm does not serve it: the dropdown switches to image
     assert ex._w_head.value == "image" and ex.last["head"] == "image"
-    assert len(handle.updates) == 2
+    assert len(changes) == 2
+    # the image widget's state (what JupyterLab saves with the notebook) is the last picture
+    assert image.get_state()["value"] == ex.png()
 
 
 def test_attribution_viewer_show_and_slider(shown, viewer_parts):
+    import base64
+
     test, modality, inputs, kinds, rows = viewer_parts
     v = AttributionViewer(test, modality, inputs, CLASSES, kinds)
     v.show()
-    first = shown.objs[1].data
-    assert shown.objs[0] is v.controls and first[:4] == b"\x89PNG"
+    first = base64.b64decode(shown.bundles[0]["image/png"])
+    assert shown.objs == [v] and v.view.children[0] is v.controls and first[:4] == b"\x89PNG"
+    changes = _image_changes(v)
     v._w_sample.value = 3
     assert v.last["row"] == rows[3]
-    assert shown.handles[0].updates[-1].data == v.png() != first
+    assert changes[-1] == v.png() != first
     v._w_method.value = "no_kd"
     assert v.state == {"sample": 3, "method": "no_kd"}
-    assert len(shown.handles[0].updates) == 2
+    assert len(changes) == 2
+
+
+def test_widget_cell_shows_the_widget_not_a_path(tmp_path, shown):
+    """A notebook cell ``ex.show(); ex.save(path)`` (notebook 05) ends with no value, so its
+    output is the explorer alone (it used to end with ``Out: PosixPath(...)``); the explorer at
+    the end of a cell displays the same bundle as ``show()``."""
+    ex, _ = _explorer()
+    assert ex.show() is None
+    path = tmp_path / "fig" / "kd.png"
+    assert ex.save(path) is None
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    bundle = ex._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "application/vnd.jupyter.widget-view+json", "image/png"}
+    assert bundle == shown.bundles[0]
 
 
 def test_show_outside_ipython_and_save(tmp_path, capsys):
     ex, _ = _explorer()
-    ex.show()  # no IPython shell: display prints the objects' text and gives no handle
-    assert "Image" in capsys.readouterr().out
-    ex.update(T=3.0)  # no handle to update: just redraws
-    path = ex.save(tmp_path / "fig" / "kd.png")
-    assert path.read_bytes()[:4] == b"\x89PNG"
+    ex.show()  # no IPython shell: display prints the object's text
+    assert "KDExplorer" in capsys.readouterr().out
+    ex.update(T=3.0)  # redraws; the view's image follows
+    assert ex.view.children[1].value == ex.png()
+    ex.save(tmp_path / "fig" / "kd.png")
+    assert (tmp_path / "fig" / "kd.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_updates_before_display_render_no_png(monkeypatch):
+    """Until the explorer is displayed, an update only redraws the figure (no PNG per move)."""
+    ex, _ = _explorer()
+    renders = []
+    real = ex.png
+    monkeypatch.setattr(ex, "png", lambda *a, **k: renders.append(1) or real(*a, **k))
+    ex.update(T=3.0)
+    ex.update(alpha=0.2)
+    assert renders == []
+
+
+def test_attribution_viewer_slider_spans_the_samples_with_ig_maps(toy_dataset):
+    """Shapley values of 12 samples but IG maps of 4 (as in notebook 05: all test samples and
+    n_ig of them): the slider offers the 4 (max = 4 - 1), each with its map, in row order."""
+    test = toy_dataset["test"]
+    rows = list(range(12))
+    has = test.present["audio"]
+    modality = {"mind": _attributions(test, rows, 0)}
+    mapped = [1, 4, 7, 10]
+    inputs = {"mind": {"image": _ig(test, "image", mapped, 2),
+                       "audio": _ig(test, "audio", [r for r in mapped if bool(has[r])], 3)}}
+    kinds = {m: s.kind for m, s in toy_dataset.modalities.items()}
+    v = AttributionViewer(test, modality, inputs, CLASSES, kinds)
+    assert v.rows.tolist() == mapped
+    assert v._w_sample.min == 0 and v._w_sample.max == len(mapped) - 1
+    for k, row in enumerate(mapped):
+        assert v.update(sample=k)["row"] == row
+        assert "not explained" not in _texts(v.fig)  # the image map is there
+    with pytest.raises(ValueError, match="index the 4 explained samples"):
+        v.update(sample=4)
+    every = AttributionViewer(test, modality, inputs, CLASSES, kinds, all_samples=True)
+    assert every._w_sample.max == len(rows) - 1
+    every.update(sample=0)  # row 0 has no map
+    assert "not explained" in _texts(every.fig)
+    bare = AttributionViewer(test, modality, None, CLASSES, kinds)  # no maps: every sample
+    assert bare._w_sample.max == len(rows) - 1
+
+
+def test_attribution_viewer_layout_and_labels(viewer_parts):
+    """The modality panels start right under the figure's title (no blank band: only the
+    Shapley panel, whose title has a line per method, starts lower), and a model whose head
+    is its own name (the teachers) is named once."""
+    test, modality, inputs, kinds, rows = viewer_parts
+    teachers = {"image": _ig(test, "image", rows, 5, head="teachers")}
+    v = AttributionViewer(test, modality, {**inputs, "teachers": teachers}, CLASSES, kinds)
+    v.update(method="teachers")
+    *panels, shap = v.fig.axes
+    tops = [ax.get_position().y1 for ax in panels]
+    assert max(tops) > 0.85 and shap.get_position().y1 < max(tops)
+    titles = [ax.get_title() for ax in v.fig.axes]
+    assert any(t.startswith("IG (teachers), target") for t in titles)
+    assert not any("head teachers" in t for t in titles)
+
+
+def test_ig_examples_name_the_teachers_once(viewer_parts):
+    from mindkit.viz.explain import plot_ig_examples
+
+    test, modality, inputs, kinds, rows = viewer_parts
+    fig = plot_ig_examples({"mind": _ig(test, "image", rows, 2),
+                            "teachers": _ig(test, "image", rows, 5, head="teachers")},
+                           CLASSES, n=2)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any(t.startswith("teachers\npred") for t in titles)
+    assert any(t.startswith("mind [mm]\npred") for t in titles)
+    assert not any("teachers [teachers]" in t for t in titles)
 
 
 def test_attribution_viewer_tokens_and_tabular():

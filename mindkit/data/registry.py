@@ -98,6 +98,39 @@ def load(name: str, **options) -> MultimodalDataset:
     return DATASETS.get(name)(**options)
 
 
+COUNT_COLUMNS = ("outputs", "n_train", "n_val", "n_test")
+"""The integer columns of :func:`overview` (nullable ``Int64``: blank where a dataset did not
+load, an integer, never ``3500.0``, where it did)."""
+REASON = "why not loadable"
+
+
+def overview(names: Sequence[str] | None = None, seed: int = 0):
+    """One row per dataset (default: every registered one, :func:`available`): its name, task,
+    number of outputs, modalities and split sizes, or, when it cannot be loaded here (a data
+    wheel or a MIMIC folder that is missing), the full reason in the column
+    :data:`REASON`. Counts are ``Int64`` (blank, not NaN, for a dataset that did not load)."""
+    import pandas as pd
+
+    rows = []
+    for name in available() if names is None else names:
+        try:
+            d = load(name, seed=seed)
+        except Exception as err:  # e.g. a data wheel that is not installed: say which and why
+            rows.append({"dataset": name, REASON: f"{type(err).__name__}: {err}"})
+            continue
+        rows.append({"dataset": d.display_name, "task": d.task, "outputs": d.num_outputs,
+                     "modalities": ", ".join(f"{m} ({s.kind} {s.shape})"
+                                             for m, s in d.modalities.items()),
+                     **{f"n_{k}": len(v) for k, v in d.splits.items()}, REASON: ""})
+    df = pd.DataFrame(rows, columns=["dataset", "task", *COUNT_COLUMNS[:1], "modalities",
+                                     *COUNT_COLUMNS[1:], REASON])
+    for c in COUNT_COLUMNS:
+        df[c] = df[c].astype("Int64")
+    for c in ("dataset", "task", "modalities", REASON):
+        df[c] = df[c].fillna("").astype(str)
+    return df
+
+
 def package_dir(package: str, install_hint: str) -> Path:
     """The folder of an installed package, found without importing it.
 

@@ -102,6 +102,8 @@ def run_method(name: str, ctx: MethodContext, checkpoint: str | Path | None = No
         method.eval()
         hist = history_from(stored.history, stored.summary)
         for cb in callbacks:  # the stored training, replayed: live curves draw the same figure
+            if hasattr(cb, "on_fit_start"):
+                cb.on_fit_start(None)
             for rec in hist.records:
                 cb.on_epoch_end(None, rec)
             cb.on_fit_end(None, hist)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+from mindkit.common import KitWarning
 from mindkit.data import load
 from mindkit.distill.methods import (
     MethodContext,
@@ -39,7 +40,7 @@ STAGES = ("03", "04", "06")
 DEFAULT_STAGE = "04"
 
 
-class ReuseWarning(UserWarning):
+class ReuseWarning(KitWarning):
     """A saved model was found but could not be reused (the reason is in the message)."""
 
 

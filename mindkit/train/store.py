@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mindkit.atomic import write_text
+from mindkit.common import KitWarning
 from mindkit.provenance import dataset_fingerprint
 from mindkit.train.trainer import History
 
@@ -51,7 +52,7 @@ MODEL = "model"  # the checkpoint's base name inside an entry
 ENTRY = "entry.json"
 
 
-class StoreWarning(UserWarning):
+class StoreWarning(KitWarning):
     """A store entry could not be used (damaged); it was set aside and is trained again."""
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mindkit.common import progress
+from mindkit.common import KitWarning, progress
 from mindkit.data.base import Batch, Split, iterate_batches, validate_for_model
 from mindkit.device import autocast, check_amp, parse_device, place_split, resolve_device
 from mindkit.train.checkpoint import save_model
@@ -141,6 +141,14 @@ class RunInfo:
 
 
 class Callback:
+    """Hooks of :meth:`Trainer.fit`: ``on_fit_start`` before the first epoch (and before the
+    progress bar is drawn, so a notebook output a callback displays there sits above the bar),
+    ``on_epoch_end`` after each epoch's record, ``on_fit_end`` with the history. A replayed
+    stored training calls them with ``trainer=None``."""
+
+    def on_fit_start(self, trainer: "Trainer | None") -> None:  # pragma: no cover
+        pass
+
     def on_epoch_end(self, trainer: "Trainer", record: dict) -> None:  # pragma: no cover
         pass
 
@@ -148,7 +156,7 @@ class Callback:
         pass
 
 
-class ConvergenceWarning(UserWarning):
+class ConvergenceWarning(KitWarning):
     """A model's best validation epoch was its last: it was probably still improving."""
 
 
@@ -220,6 +228,10 @@ class Trainer:
         best_state = None
         bad_epochs = 0
         step = 0
+        for cb in self.callbacks:  # before the bar: what they display comes above it
+            start = getattr(cb, "on_fit_start", None)
+            if start is not None:
+                start(self)
         bar = _progress(range(cfg.epochs), self.desc, self.progress)
         for epoch in bar:
             method.train()
@@ -292,6 +304,8 @@ class Trainer:
             if score_fn is not None and bad_epochs >= cfg.patience:
                 hist.stopped_early = True
                 break
+        if hasattr(bar, "close"):
+            bar.close()  # the bar's line ends here, before any notice or print after the fit
         if best_state is not None:
             model.load_state_dict(best_state)
         else:

@@ -78,14 +78,29 @@ def plot_class_balance(ds: MultimodalDataset):
     import seaborn as sns
 
     df = class_balance(ds)
-    fig, ax = plt.subplots(figsize=(max(5, 0.35 * ds.num_outputs * 1.5), 3.2))
+    rotated = ds.num_outputs > 10  # long label names, written upright below the bars
+    longest = max((len(str(c)) for c in ds.class_names), default=0)
+    height = 3.2 + (0.04 * longest if rotated else 0.0)
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * ds.num_outputs * 1.5), height))
     sns.barplot(df, x="class", y="share", hue="split", ax=ax)
     ax.set_ylabel("share of samples" if ds.task == "multiclass" else "prevalence")
     ax.set_title(f"{ds.display_name}: class balance")
-    if ds.num_outputs > 10:
+    if rotated:
         ax.tick_params(axis="x", rotation=90, labelsize=6)
+    legend_outside(ax, "split")
     fig.tight_layout()
     return fig
+
+
+def legend_outside(ax, title: str | None = None) -> None:
+    """Move ``ax``'s legend to the right of the axes, clear of the bars (``tight_layout``
+    makes room for it)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if handles:
+        ax.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                  borderaxespad=0.0, fontsize=8, title_fontsize=8, frameon=False)
 
 
 def plot_availability(ds: MultimodalDataset):
@@ -102,9 +117,33 @@ def plot_availability(ds: MultimodalDataset):
             row["other subsets"] = other
         rows.append({"split": sname, **row})
     df = pd.DataFrame(rows).set_index("split")
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig, ax = plt.subplots(figsize=(6.5, 3))
     df.plot.bar(stacked=True, ax=ax, rot=0)
     ax.set_ylabel("samples")
     ax.set_title(f"{ds.display_name}: modality availability")
+    legend_outside(ax, "samples with")
     fig.tight_layout()
     return fig
+
+
+def datasets_table(seed: int = 0, names: list[str] | None = None):
+    """:func:`mindkit.data.registry.overview` as a styled table for a notebook: counts as
+    integers (blank where a dataset did not load) and each reason it did not load in full, its
+    lines kept (a pandas frame would cut it at ``display.max_colwidth`` characters). Its
+    ``.data`` is the frame."""
+    from mindkit.data.registry import COUNT_COLUMNS, REASON, overview
+
+    df = overview(names, seed)
+    text = [c for c in df.columns if c not in COUNT_COLUMNS]
+    return (df.style.hide(axis="index")
+            .format(na_rep="", subset=list(COUNT_COLUMNS))
+            .format(escape="html", subset=text)  # "<ehr_root>/" is text, not a tag
+            .set_properties(subset=text, **{"text-align": "left"})
+            .set_properties(subset=["modalities"], **{"min-width": "14em"})
+            # the reason's lines kept (a folder layout is aligned with spaces), wrapped only
+            # past about 100 characters
+            .set_properties(subset=[REASON], **{"white-space": "pre-wrap", "font-family":
+                                                "monospace", "font-size": "0.8em",
+                                                "min-width": "62em"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]},
+                               {"selector": "td", "props": [("vertical-align", "top")]}]))

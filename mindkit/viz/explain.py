@@ -107,8 +107,8 @@ def plot_ig_examples(maps: dict, class_names: list[str], n: int = 3, title: str 
             a = maps[name]
             _show_attr(ax, a.attributions[pos], a.kind, L)
             pred = class_names[int(a.pred[pos])] if a.task_is_multiclass() else int(a.pred[pos])
-            ax.set_title(f"{name} [{a.head}]\npred {pred}, target {int(a.target[pos])}",
-                         fontsize=8)
+            label = name if a.head == name else f"{name} [{a.head}]"  # "teachers", once
+            ax.set_title(f"{label}\npred {pred}, target {int(a.target[pos])}", fontsize=8)
     fig.suptitle(title or f"Integrated gradients: {first.modality}", fontsize=10)
     fig.tight_layout()
     return fig

@@ -3,29 +3,43 @@
 from __future__ import annotations
 
 
-def plot_history(records, title: str = ""):
-    """Training loss terms (left) and the validation score (right) per epoch."""
+def plot_history(records, title: str = "", epochs: int | None = None):
+    """Training loss terms (left) and the validation score (right) per epoch.
+
+    Drawn with markers (a single epoch is a visible point, not an empty panel), integer epoch
+    ticks and an epoch axis that spans at least ``0 .. 1``, or ``0 .. epochs - 1`` when the
+    planned number of ``epochs`` is given (a live curve then keeps its axis while it grows). The
+    loss terms' legend sits outside the loss panel, to its right, clear of the curves."""
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.ticker import MaxNLocator
 
     df = pd.DataFrame(list(records))
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained",
+                               gridspec_kw={"width_ratios": [1.25, 1.0]})
     cols = [c for c in df.columns if c.startswith("train/")]
+    marker = "o" if len(df) <= 40 else None  # dots while the epochs are few enough to see
     for c in cols:
-        a.plot(df["epoch"], df[c], label=c.removeprefix("train/"),
-               lw=2.2 if c == "train/total" else 1.0)
+        total = c == "train/total"
+        a.plot(df["epoch"], df[c], label=c.removeprefix("train/"), lw=2.2 if total else 1.0,
+               marker=marker, ms=4 if total else 2.5, zorder=3 if total else 2)
     a.set_xlabel("epoch")
     a.set_ylabel("training loss")
     if len(cols) > 1:
-        a.legend(fontsize=7, ncol=2)
+        a.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                 frameon=True, title="loss term", title_fontsize=7)
     if "val_score" in df:
         b.plot(df["epoch"], df["val_score"], marker="o", color="C3")
         best = df["val_score"].idxmax()
         b.axvline(df.loc[best, "epoch"], ls=":", color="grey")
     b.set_xlabel("epoch")
     b.set_ylabel("validation score")
+    last = int(df["epoch"].max()) if "epoch" in df and len(df) else 0
+    hi = max(1, last, (epochs or 0) - 1)
+    for ax in (a, b):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(-0.3, hi + 0.3)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mindkit.common import SPLITS as SPLITS  # the one definition, re-exported here
+from mindkit.common import KitWarning
 
 ENV_EHR, ENV_CXR, ENV_CACHE = "MINDKIT_MIMIC_EHR", "MINDKIT_MIMIC_CXR", "MINDKIT_CACHE"
 ENV_NOTE = "MINDKIT_MIMIC_NOTE"
@@ -119,6 +120,6 @@ LEAKY_STAY_COLUMNS = ("outtime", "los", "dischtime", "deathtime", "dod", "mortal
                       "mortality_inunit", "mortality_inhospital")
 
 
-class MimicDataWarning(UserWarning):
+class MimicDataWarning(KitWarning):
     """Something was left out or adjusted while reading MIMIC data (counts in the card)."""
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.special import log_softmax, softmax
 
-from mindkit.common import TASKS  # torch-free, shared with mindkit.data
+from mindkit.common import TASKS, KitWarning  # torch-free, shared with mindkit.data
 
 PROB_TOL = 1e-3
 """How far a multiclass probability row may sum from one with ``from_probs=True``."""
@@ -34,7 +34,7 @@ EPS = 1e-12
 """Floor of a probability before its log (NLL from probabilities)."""
 
 
-class MetricWarning(UserWarning):
+class MetricWarning(KitWarning):
     """A metric was computed on part of the labels/classes (the rest were undefined)."""
 
 

@@ -25,11 +25,13 @@ class AttributionViewer(FigureWidget):
         The explained split (raw inputs, presence, lengths, targets and ids are read from it).
     modality:
         Per method name (e.g. ``"mind"``, ``"no_kd"``), its :class:`ModalityAttribution`. The
-        selectable samples are the rows of the first method's attribution, in its order.
+        selectable samples are rows of the first method's attribution, in its order: those
+        that have an integrated-gradients map (of any modality, by any method) when ``inputs``
+        holds maps and ``all_samples`` is false, else all of them.
     inputs:
         ``inputs[method][modality]``: that method's :class:`InputAttribution` over that
-        modality (integrated gradients), or ``None``. A sample or modality without a map is
-        drawn as "not explained".
+        modality (integrated gradients), or ``None``. A modality without a map of the selected
+        sample is drawn as "not explained".
     class_names:
         One name per output.
     kinds:
@@ -38,14 +40,17 @@ class AttributionViewer(FigureWidget):
     sample:
         The initial index into the selectable rows; by default the first sample whose every
         present modality has an IG map.
+    all_samples:
+        Offer every row of the first method's attribution, also those without an IG map
+        (integrated gradients usually explain far fewer samples than the Shapley values).
     """
 
     KINDS = ("image", "sequence", "timeseries", "tabular", "tokens")
 
     def __init__(self, split: "Split", modality: dict[str, "ModalityAttribution"],
                  inputs: dict[str, dict[str, "InputAttribution"]] | None,
-                 class_names: list[str], kinds: dict[str, str], sample: int | None = None
-                 ) -> None:
+                 class_names: list[str], kinds: dict[str, str], sample: int | None = None,
+                 all_samples: bool = False) -> None:
         if not modality:
             raise ValueError("AttributionViewer needs at least one method's ModalityAttribution")
         self.split = split
@@ -58,12 +63,12 @@ class AttributionViewer(FigureWidget):
         self.task = first.task
         self.names = list(first.names)
         self._check(split)
-        self.rows = first.rows.long().cpu()
         self._index = {meth: {int(r): k for k, r in enumerate(a.rows.tolist())}
                        for meth, a in self.modality.items()}
         self._ig_index = {meth: {m: ia.by_row() for m, ia in per.items()}
                           for meth, per in self.inputs.items()}
         self.ig_methods = [meth for meth in self.inputs if self.inputs[meth]] or []
+        self.rows = self._selectable(first.rows.long().cpu(), all_samples)
         if sample is None:
             sample = self._first_fully_mapped()
         self._check_sample(sample)
@@ -73,6 +78,16 @@ class AttributionViewer(FigureWidget):
         self.controls = self._build_controls()
         self.last: dict = {}
         self.update()
+
+    def _selectable(self, rows, all_samples: bool):
+        """The rows the sample slider offers: ``rows`` that have an IG map (any modality, any
+        method), unless ``all_samples`` or there are no maps (then all ``rows``)."""
+        mapped = {r for meth in self.ig_methods for idx in self._ig_index[meth].values()
+                  for r in idx}
+        if all_samples or not mapped:
+            return rows
+        keep = [k for k, r in enumerate(rows.tolist()) if r in mapped]
+        return rows[keep] if keep else rows
 
     def _first_fully_mapped(self) -> int:
         """The first selectable sample whose every present modality has an IG map (else 0)."""
@@ -188,18 +203,24 @@ class AttributionViewer(FigureWidget):
         fig = self.fig
         fig.clear()
         n = len(self.names)
-        title_lines = len(self.methods) + 2  # the Shapley panel's title: one line per method
-        gs = fig.add_gridspec(2, n + 1, width_ratios=[1.0] * n + [1.15], left=0.06,
-                              right=0.985, top=max(0.55, 0.9 - 0.027 * title_lines),
-                              bottom=0.14, wspace=0.4, hspace=0.55)
+        # two grids: the modality panels (one-line titles) start right under the figure's title;
+        # the Shapley panel (right) starts lower, leaving room for its title of one line per
+        # method (its most lines, so the layout stays put as the sample moves)
+        title_lines = len(self.methods) + 2
+        left, right, gap = 0.06, 0.985, 0.115
+        split = left + (right - left) * n / (n + 1.15)
+        gs = fig.add_gridspec(2, n, left=left, right=split - gap / 2, top=0.87, bottom=0.14,
+                              wspace=0.4, hspace=0.45)
+        gs_shap = fig.add_gridspec(1, 1, left=split + gap / 2, right=right, bottom=0.14,
+                                   top=max(0.55, 0.87 - 0.026 * (title_lines - 1)))
         row = out["row"]
         for j, m in enumerate(self.names):
             ax_raw = fig.add_subplot(gs[0, j])
             ax_ig = fig.add_subplot(gs[1, j])
             self._draw_modality(ax_raw, ax_ig, m, row, method)
-        self._draw_shapley(fig.add_subplot(gs[:, n]), out)
+        self._draw_shapley(fig.add_subplot(gs_shap[0, 0]), out)
         fig.suptitle(f"{self.split.name or 'split'} sample row {row} (id {out['id']}), "
-                     f"true: {self._y_text(row)}", fontsize=11)
+                     f"true: {self._y_text(row)}", fontsize=11, y=0.985)
 
     @staticmethod
     def _blank(ax, text: str, color: str = "0.35") -> None:
@@ -269,8 +290,8 @@ class AttributionViewer(FigureWidget):
             return
         ia, k = got
         a = ia.attributions[k].detach().cpu().float()
-        ax_ig.set_title(f"IG ({method}, head {ia.head}), target "
-                        f"{self._class(int(ia.target[k]))}", fontsize=9)
+        who = method if ia.head == method else f"{method}, head {ia.head}"  # not "x, head x"
+        ax_ig.set_title(f"IG ({who}), target {self._class(int(ia.target[k]))}", fontsize=9)
         if kind == "image":
             amap = a.sum(0) if a.dim() == 3 else a
             img = x[0] if x.shape[0] == 1 else x.mean(0)

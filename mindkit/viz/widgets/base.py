@@ -1,8 +1,10 @@
-"""Shared plumbing of the explorers: one figure redrawn in place, PNG output, display handle
-(see :mod:`mindkit.viz.widgets` for how ``show()`` displays)."""
+"""Shared plumbing of the explorers: one figure redrawn in place, rendered as PNG into an
+``ipywidgets.Image`` below the controls (see :mod:`mindkit.viz.widgets` for how ``show()``
+displays)."""
 
 from __future__ import annotations
 
+import base64
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,8 @@ METHOD_COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860
 
 
 class FigureWidget:
-    """Shared plumbing: one figure redrawn in place, PNG rendering, display with a handle."""
+    """Shared plumbing: one figure redrawn in place, PNG rendering, and one displayable view
+    (the controls above an ``ipywidgets.Image`` holding the figure as PNG bytes)."""
 
     dpi = 100
     fig: Any
@@ -29,7 +32,8 @@ class FigureWidget:
 
         fig = plt.figure(figsize=figsize)  # fixed margins: no layout engine to run per draw
         plt.close(fig)  # drawn only through png()/show(): no second inline display
-        self._handle = None
+        self._view = None
+        self._image = None
         self._syncing = False
         return fig
 
@@ -39,26 +43,52 @@ class FigureWidget:
         self.fig.savefig(buf, format="png", dpi=dpi or self.dpi)
         return buf.getvalue()
 
-    def save(self, path: str | Path, dpi: int | None = None) -> Path:
-        """Write the current figure to ``path`` (format from the suffix, e.g. ``.png``)."""
+    def save(self, path: str | Path, dpi: int | None = None) -> None:
+        """Write the current figure to ``path`` (format from the suffix, e.g. ``.png``).
+
+        Returns nothing, so a notebook cell that ends with it shows the explorer, not a path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.fig.savefig(path, dpi=dpi or self.dpi)
-        return path
+
+    @property
+    def view(self):
+        """The displayed widget: ``VBox([controls, image])``, the image an ``ipywidgets.Image``
+        of the current figure (PNG). Made on first use; every :meth:`update` after that
+        replaces the image's bytes. Its state (the last picture included) is what JupyterLab
+        saves with the notebook when widget state saving is on
+        (:func:`mindkit.notebook.install_lab_settings`)."""
+        if self._view is None:
+            import ipywidgets as W
+
+            self._image = W.Image(value=self.png(), format="png",
+                                  layout=W.Layout(max_width="100%", height="auto"))
+            self._view = W.VBox([self.controls, self._image])
+        return self._view
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs) -> dict:
+        """The view (a widget) plus the current figure as ``image/png`` for a frontend that
+        shows no widgets (GitHub, an HTML export without widget state, an untrusted notebook);
+        JupyterLab shows the widget."""
+        fresh = self._view is None
+        view = self.view  # a new view already holds the current figure
+        if not fresh:
+            self._image.value = self.png()
+        data = dict(view._repr_mimebundle_() or {})
+        data["image/png"] = base64.b64encode(self._image.value).decode("ascii")
+        return data
 
     def show(self) -> None:
-        """Display the controls and the figure (as a PNG output that later updates replace)."""
-        from IPython.display import Image, display
+        """Display the explorer: its controls above its figure (see :attr:`view`). Ending a
+        cell with the explorer object itself displays the same."""
+        from IPython.display import display
 
-        display(self.controls)
-        self._handle = display(Image(data=self.png(), format="png"), display_id=True)
+        display(self)
 
     def _publish(self) -> None:
-        """Replace the displayed PNG (if ``show`` displayed one) with the current figure."""
-        if self._handle is not None:
-            from IPython.display import Image
-
-            self._handle.update(Image(data=self.png(), format="png"))
+        """Show the current figure in the view's image (once the view exists)."""
+        if self._image is not None:
+            self._image.value = self.png()
 
 
 def tick_labels(ax, names: list[str], positions, bold: set[int] = frozenset()) -> None:
