@@ -24,7 +24,8 @@ from pathlib import Path
 
 from mindkit.notebook import NOTEBOOK_DIR, ParameterError, execute_notebook
 
-SERIES = ("00_data_tour", "01_teachers", "02_mind_distillation")  # the demo
+# the demo (01b, a hands-on introduction to KD, sorts between 01 and 02)
+SERIES = ("00_data_tour", "01_teachers", "01b_kd_in_ten_minutes", "02_mind_distillation")
 NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "05_explain",
                       "06_bottleneck_gm", "07_mckd_and_comparison", "08_sweep_analysis")
 # parameters that ``mindkit run`` sets through its own flags (device: the notebooks that train

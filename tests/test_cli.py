@@ -103,13 +103,15 @@ def test_values_are_typed_and_go_only_to_the_notebooks_that_declare_them(execute
     assert run_cli(tmp_path, "--param", "T=4", "--param", "epochs=5",
                    "--param", "01.n_boot=20", "--param", 'sizes=["xs"]') == 0
     assert list(executed) == list(SERIES)
-    nb00, nb01, nb02 = (executed[n] for n in SERIES)
+    nb00, nb01, nb01b, nb02 = (executed[n] for n in SERIES)
     assert nb02["T"] == 4.0 and isinstance(nb02["T"], float)  # an int is taken for a float
+    assert nb01b["T"] == 4.0 and isinstance(nb01b["T"], float)
     assert "T" not in nb00 and "T" not in nb01  # papermill never sees a name it would ignore
-    assert nb01["epochs"] == nb02["epochs"] == 5 and "epochs" not in nb00
+    assert nb01["epochs"] == nb01b["epochs"] == nb02["epochs"] == 5 and "epochs" not in nb00
     assert nb01["n_boot"] == 20 and "n_boot" not in nb02  # NOTEBOOK.NAME: that notebook only
+    assert "n_boot" not in nb01b  # "01." names 01_teachers, not 01b_kd_in_ten_minutes
     assert nb01["sizes"] == ["xs"] and "sizes" not in nb02
-    for p in (nb00, nb01, nb02):  # the flags reach every notebook
+    for p in (nb00, nb01, nb01b, nb02):  # the flags reach every notebook
         assert p["quick"] is True and p["seed"] == 0 and p["dataset"] == "avdigits"
         assert p["run_dir"] == str((tmp_path / "run").resolve())
     executed.clear()
@@ -329,3 +331,11 @@ def test_setup_sets_params_and_checks_records_first(tmp_path):
     with pytest.raises(RecordsError):
         setup("pbc", 0, True, str(damaged), "01_teachers", params=ns)
     assert not (damaged / "dataset.json").exists()  # refused before any work was written
+
+
+def test_a_notebook_number_names_one_notebook_beside_01b():
+    from mindkit.sweep.runner import resolve_notebook
+
+    assert resolve_notebook("01") == NOTEBOOK_DIR.resolve() / "01_teachers.ipynb"
+    assert resolve_notebook("01b") == NOTEBOOK_DIR.resolve() / "01b_kd_in_ten_minutes.ipynb"
+    assert list(NOTEBOOKS).index("01b_kd_in_ten_minutes") == NOTEBOOKS.index("01_teachers") + 1

@@ -332,9 +332,9 @@ def test_scoring_takes_a_device_and_leaves_models_where_they_are_without_one(toy
 
 
 def test_notebooks_that_train_or_score_declare_device():
-    for name in ("01_teachers", "02_mind_distillation", "03_baselines_and_ablations",
-                 "04_missing_modalities", "05_explain", "06_bottleneck_gm",
-                 "07_mckd_and_comparison", "08_sweep_analysis"):
+    for name in ("01_teachers", "01b_kd_in_ten_minutes", "02_mind_distillation",
+                 "03_baselines_and_ablations", "04_missing_modalities", "05_explain",
+                 "06_bottleneck_gm", "07_mckd_and_comparison", "08_sweep_analysis"):
         assert declared_parameters(name)["device"] == "auto", name
     assert "device" not in declared_parameters("00_data_tour")  # it only loads data
 
@@ -344,7 +344,7 @@ def test_every_trainconfig_in_the_notebooks_gets_the_device():
 
     import nbformat
 
-    for path in sorted(NOTEBOOK_DIR.glob("0[1-8]_*.ipynb")):
+    for path in sorted(NOTEBOOK_DIR.glob("0[1-8]*_*.ipynb")):
         nb = nbformat.read(str(path), as_version=4)
         for cell in nb.cells:
             if cell.cell_type != "code":

@@ -180,7 +180,9 @@ def test_series_runs_quick(tmp_path, dataset, background):
     assert {r["method"] for r in records} >= {"teacher", "teacher_ensemble", "mind", "no_kd"}
     assert len(list((run / "teachers").glob(f"*{WEIGHTS_EXT}"))) == 6
     assert (run / "students" / f"mind{WEIGHTS_EXT}").exists() and (run / "splits.json").exists()
-    assert {"01_teachers.png", "02_mind_vs_nokd.png"} <= {p.name for p in run.glob("*.png")}
+    assert {"01_teachers.png", "01b_temperature.png",
+            "02_mind_vs_nokd.png"} <= {p.name for p in run.glob("*.png")}
+    _kd_in_ten_minutes_ran_quick(records)
     # notebook 00's counts keep the group in `group`; KD settings only on the KD student
     counts = [r for r in records if r["notebook"] == "00_data_tour"]
     assert counts and {r["head"] for r in counts} == {"-"}
@@ -200,6 +202,26 @@ def test_series_runs_quick(tmp_path, dataset, background):
         _sweep_analysis_ran_quick(run)
     if dataset == "synthetic_pheno":  # multilabel explanations
         _explain_ran_quick(run)
+
+
+def _kd_in_ten_minutes_ran_quick(records: list[dict]) -> None:
+    """Notebook 01b: one of 01's teachers, the KD student and the same student without KD, each
+    on the test samples with the teacher's modality, and KD minus no-KD paired on those."""
+    nb01b = [r for r in records if r["notebook"] == "01b_kd_in_ten_minutes"]
+    assert {r["method"] for r in nb01b} == {"teacher", "kd", "no_kd", "kd - no_kd"}
+    (head,) = {r["head"] for r in nb01b}  # one modality: the teacher's
+    assert {r["group"] for r in nb01b} == {f"has_{head}"}
+    plain = [r for r in nb01b if r.get("statistic") != "paired_difference"]
+    assert all(("alpha" in r and "T" in r) == (r["method"] == "kd") for r in plain)
+    assert len({r["n"] for r in nb01b}) == 1  # every model on the same samples
+    paired = [r for r in nb01b if r.get("statistic") == "paired_difference"]
+    assert paired and all(r["method_a"] == "kd" and r["method_b"] == "no_kd" for r in paired)
+    assert all(r["ci_low"] <= r["ci_high"] for r in paired if r["ci_low"] is not None)
+    students = {(r["method"], r["metric"]): r["value"] for r in plain}
+    for r in paired:  # the paired point estimate is the two students' difference
+        a, b = students["kd", r["metric"]], students["no_kd", r["metric"]]
+        if None not in (a, b, r["value"]):
+            assert r["value"] == pytest.approx(a - b)
 
 
 def _store_events_of(run: Path, checkpoint: Path) -> list[str]:

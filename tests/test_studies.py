@@ -142,6 +142,13 @@ def test_sweep_finds_notebooks_through_the_setting_and_chains_through_inputs(tmp
     _notebook(folder, "11_use", 'seed = 0  # seed\nmade = ""  # from 10\nrun_dir = "."  # out\n')
     monkeypatch.setattr(mnb, "NOTEBOOK_DIR", folder)
     assert resolve_notebook("11") == (folder / "11_use.ipynb").resolve()
+    # a number names its own notebook beside a name that starts with it (as 01 beside 01b)
+    _notebook(folder, "11b_aside", 'seed = 0  # seed\nrun_dir = "."  # out\n')
+    assert resolve_notebook("11") == (folder / "11_use.ipynb").resolve()
+    assert resolve_notebook("11b") == (folder / "11b_aside.ipynb").resolve()
+    assert resolve_notebook("11b_aside") == (folder / "11b_aside.ipynb").resolve()
+    with pytest.raises(FileNotFoundError, match="names several"):
+        resolve_notebook("1")
     (job,) = plan(["10_make", "11_use"], [{"seed": 1}], tmp_path / "out",
                   inputs={"made": ("10_make", "things")})
     assert job.params["made"] == str(job.upstream.folder / "things")

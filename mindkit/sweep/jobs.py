@@ -38,7 +38,9 @@ RESERVED = {"run_dir": "the sweep sets it (one folder per run under --out)"}
 
 def resolve_notebook(ref: str | Path, notebook_dir: Path | None = None) -> Path:
     """A notebook path from a path, a name or its number (the name's prefix before ``_``), found
-    in ``notebook_dir`` (default :data:`mindkit.notebook.NOTEBOOK_DIR`)."""
+    in ``notebook_dir`` (default :data:`mindkit.notebook.NOTEBOOK_DIR`). A number names the
+    notebook whose prefix it is exactly, even where another name starts with it (``"1"`` names
+    ``1_a`` beside ``1b_c``; ``"1b"`` names ``1b_c``)."""
     notebook_dir = Path(notebook_dir or mindkit.notebook.NOTEBOOK_DIR)
     p = Path(ref)
     if p.suffix == ".ipynb" and p.exists():
@@ -46,7 +48,8 @@ def resolve_notebook(ref: str | Path, notebook_dir: Path | None = None) -> Path:
     if p.suffix == ".ipynb":
         raise FileNotFoundError(f"no notebook {p}")
     hits = sorted(notebook_dir.glob(f"{ref}*.ipynb"))
-    exact = [h for h in hits if h.stem == str(ref)]
+    exact = [h for h in hits if h.stem == str(ref)] or \
+        [h for h in hits if h.stem.split("_", 1)[0] == str(ref)]
     if exact or len(hits) == 1:
         return (exact or hits)[0].resolve()
     names = ", ".join(h.stem for h in sorted(notebook_dir.glob("*.ipynb")))
