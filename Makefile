@@ -10,7 +10,7 @@ DATASET ?= avdigits
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mindkit-installed
 
-.PHONY: demo test lab setup clean-runs study series classroom
+.PHONY: demo test lab setup clean-runs study series classroom book
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -47,6 +47,12 @@ study: $(STAMP)
 		--grid notebooks/sweeps/avdigits_kd.yaml --out $(STUDY_DIR) --workers 2
 	$(PY) -m mindkit.cli run --run-dir $(STUDY_DIR)/analysis --notebooks 08_sweep_analysis \
 		--param sweep_dir=$(abspath $(STUDY_DIR))
+
+# a static HTML site of RUN_DIR's executed notebooks (Sphinx + MyST-NB, nothing re-executed):
+# open $(BOOK_DIR)/index.html; fails with "run `make demo` first" when RUN_DIR has none
+BOOK_DIR ?= $(RUN_DIR)/book
+book: $(STAMP)
+	$(PY) -m mindkit.book --run-dir $(RUN_DIR) --out $(BOOK_DIR) --readme README.md
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
