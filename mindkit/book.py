@@ -5,7 +5,9 @@
 The book is built by Sphinx with MyST-NB (the ``book`` extra) from ``<run_dir>/notebooks/*.ipynb``,
 the notebooks as ``mindkit run`` executed them: nothing is executed again
 (``nb_execution_mode = "off"``), so the pages show the run's own outputs, figures included.
-Markdown cells keep their equations (MathJax) and raw HTML (``<details>`` blocks).
+Markdown cells keep their equations (MathJax, which Sphinx loads from its CDN: the equations
+are typeset when the page is viewed online, shown as TeX otherwise) and raw HTML (``<details>``
+blocks). An explorer's output (a widget view that also carries a PNG) shows its picture.
 
 The landing page (:func:`landing_page`) lists the notebooks in reading order (their names sort
 in the series' order) with what each does and its time budget, both read from the README's
@@ -141,10 +143,15 @@ def summary(what: str, limit: int = SUMMARY_CHARS) -> str:
     return cut + " …"
 
 
-def minutes(text: str) -> float | None:
-    """``"0.64 min"`` -> 0.64 (``None`` for anything else)."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*min\s*", text or "")
-    return float(m.group(1)) if m else None
+def minutes(text: str) -> tuple[float, float] | None:
+    """A README time in minutes as (low, high): ``"0.64 min"`` -> (0.64, 0.64), a measured
+    range ``"0.58-0.68 min"`` -> (0.58, 0.68); ``None`` for anything else."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)(?:\s*[-\u2013]\s*([0-9]+(?:\.[0-9]+)?))?"
+                     r"\s*min\s*", text or "")
+    if m is None:
+        return None
+    low = float(m.group(1))
+    return low, float(m.group(2)) if m.group(2) else low
 
 
 @dataclass
@@ -188,13 +195,16 @@ def executed_notebooks(run_dir: Path) -> list[ExecutedNotebook]:
     return out
 
 
-def _fmt_minutes(value: float) -> str:
-    return f"{value:.2f} min"
+def _fmt_minutes(low: float, high: float | None = None) -> str:
+    high = low if high is None else high
+    if round(low, 2) == round(high, 2):
+        return f"{low:.2f} min"
+    return f"{low:.2f}-{high:.2f} min"
 
 
 def _cell_time(text: str) -> str:
     """A time for a table cell: ``-`` when empty, never broken between number and unit."""
-    return text.replace(" min", "\u00a0min") if text else "-"
+    return text.replace(" min", "\u00a0min").replace("-", "\u2011") if text else "-"
 
 
 def landing_page(notebooks: list[ExecutedNotebook], tables: ReadmeTables,
@@ -217,8 +227,8 @@ def landing_page(notebooks: list[ExecutedNotebook], tables: ReadmeTables,
         "| # | notebook | what it does | default parameters | quick | this run |",
         "|---|---|---|---|---|---|",
     ]
-    sums = {"default": 0.0, "quick": 0.0, "run": 0.0}
-    known = {"default": True, "quick": True, "run": True}
+    sums = {key: [0.0, 0.0] for key in ("default", "quick", "run")}
+    known = dict.fromkeys(sums, True)
     for i, nb in enumerate(notebooks, 1):
         info = tables.notebooks.get(nb.name, NotebookInfo())
         run_time = _fmt_minutes(nb.duration / 60) if nb.duration is not None else ""
@@ -226,12 +236,13 @@ def landing_page(notebooks: list[ExecutedNotebook], tables: ReadmeTables,
                           ("run", run_time)):
             value = minutes(text)
             known[key] &= value is not None
-            sums[key] += value or 0.0
+            if value is not None:
+                sums[key] = [sums[key][0] + value[0], sums[key][1] + value[1]]
         what = summary(info.what).replace("|", "\\|").replace("\n", " ")
         title = nb.title.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
         times = [_cell_time(t) for t in (info.default_time, info.quick_time, run_time)]
         lines.append(f"| {i} | [{title}]({nb.path.name}) | {what} | {' | '.join(times)} |")
-    total = [f"**{_cell_time(_fmt_minutes(sums[k]))}**" if known[k] else "-"
+    total = [f"**{_cell_time(_fmt_minutes(*sums[k]))}**" if known[k] else "-"
              for k in ("default", "quick", "run")]
     lines.append(f"| | **all {len(notebooks)}** | | {' | '.join(total)} |")
     if tables.totals:
@@ -259,14 +270,17 @@ html_theme = "alabaster"
 html_title = "mindkit: the executed notebooks"
 html_theme_options = {"page_width": "1320px", "sidebar_width": "240px", "body_max_width": "none"}
 html_show_sourcelink = False
-# widget views without a saved widget state show their text (the explorers' first state is a PNG)
+html_show_copyright = False
+# an output that is both a widget view and a PNG (the kit's explorers) shows the PNG: a static
+# page has no kernel to move the sliders, and the picture needs no widget scripts from a CDN
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", 55)]
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header", "misc.highlighting_failure"]
 '''
 
 
 def write_sources(run_dir: Path, src: Path, readme: Path | None = README) -> list[Path]:
     """The book's Sphinx sources in ``src``: ``conf.py``, the landing page ``index.md`` and a
-    copy of each executed notebook. Returns the notebooks' copies."""
+    copy of each executed notebook (without its saved widget state). Returns the copies."""
     notebooks = executed_notebooks(run_dir)
     text = readme.read_text() if readme is not None and Path(readme).is_file() else ""
     src.mkdir(parents=True, exist_ok=True)
@@ -274,7 +288,12 @@ def write_sources(run_dir: Path, src: Path, readme: Path | None = README) -> lis
     (src / "index.md").write_text(landing_page(notebooks, readme_tables(text), str(run_dir)))
     copies = []
     for nb in notebooks:
-        copies.append(Path(shutil.copy2(nb.path, src / nb.path.name)))
+        data = json.loads(nb.path.read_text())
+        # without the saved widget state MyST-NB loads no widget scripts (require.js and the
+        # widget manager, from a CDN): the pages are static, the explorers show their PNG
+        data.get("metadata", {}).pop("widgets", None)
+        copies.append(src / nb.path.name)
+        copies[-1].write_text(json.dumps(data))
     return copies
 
 

@@ -34,7 +34,7 @@ SMALL_README = """\
 | notebook | default parameters | quick (`--quick`) | other |
 |---|---|---|---|
 | `00_a` | 0.50 min | 0.10 min | |
-| `01_b` | 1.25 min | 0.20 min | |
+| `01_b` | 1.25-1.35 min | 0.20 min | |
 | **demo (00-01)**, `make demo` | **1.75 min** | 0.30 min | |
 
 | other | table |
@@ -48,8 +48,8 @@ def test_readme_tables_read_descriptions_times_and_totals():
     assert set(t.notebooks) == {"00_a", "01_b"}
     assert t.notebooks["00_a"].what == "the first; more after the semicolon"
     assert t.notebooks["01_b"].what == "pipes in code `ls|rm` stay in one cell"
-    assert (t.notebooks["01_b"].default_time, t.notebooks["01_b"].quick_time) == ("1.25 min",
-                                                                                  "0.20 min")
+    assert (t.notebooks["01_b"].default_time, t.notebooks["01_b"].quick_time) == (
+        "1.25-1.35 min", "0.20 min")
     assert t.totals == [("demo (00-01), `make demo`", "1.75 min", "0.30 min")]
 
 
@@ -69,7 +69,8 @@ def test_summary_cuts_at_a_top_level_semicolon_or_a_word():
     cut = summary(long, limit=30)
     assert cut.endswith(" …") and len(cut) <= 32
     assert summary("aaa `code span that is long` b", limit=12).count("`") % 2 == 0
-    assert minutes("0.64 min") == 0.64 and minutes("-") is None and minutes("") is None
+    assert minutes("0.64 min") == (0.64, 0.64) and minutes("0.58-0.68 min") == (0.58, 0.68)
+    assert minutes("-") is None and minutes("") is None and minutes("1.56 min (before)") is None
 
 
 def _nb(tmp: Path, name: str, title: str, duration=None, quick=None) -> ExecutedNotebook:
@@ -100,7 +101,7 @@ def test_landing_page_lists_the_notebooks_in_order_with_their_times(tmp_path):
 def test_landing_page_sums_the_budgets_when_the_readme_has_them(tmp_path):
     nbs = [_nb(tmp_path, "00_a", "A"), _nb(tmp_path, "01_b", "B")]
     page = landing_page(nbs, readme_tables(SMALL_README))
-    assert "| | **all 2** | | **1.75\u00a0min** | **0.30\u00a0min** | - |" in page
+    assert "| | **all 2** | | **1.75\u20111.85\u00a0min** | **0.30\u00a0min** | - |" in page
     assert "quick mode (" not in page  # without papermill parameters it claims no mode
 
 
@@ -136,8 +137,17 @@ def _executed_notebook(path: Path) -> None:
         nbformat.v4.new_code_cell("plt.show()", execution_count=1, outputs=[
             nbformat.v4.new_output("display_data", data={"image/png": _png(),
                                                          "text/plain": "<Figure>"})]),
+        # an explorer: a widget view that also carries its figure as a PNG
+        nbformat.v4.new_code_cell("kd.show()", execution_count=2, outputs=[
+            nbformat.v4.new_output("display_data", data={
+                "application/vnd.jupyter.widget-view+json": {"model_id": "abc",
+                                                             "version_major": 2,
+                                                             "version_minor": 0},
+                "image/png": _png(), "text/plain": "KDExplorer"})]),
     ]
     nb.metadata["papermill"] = {"duration": 12.0, "parameters": {"quick": True}}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": {}, "version_major": 2, "version_minor": 0}}
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
 
@@ -162,7 +172,9 @@ def test_book_keeps_equations_details_and_figures(tmp_path, capsys):
     assert "<strong>gradients</strong>" in page  # markdown inside <details> is rendered
     assert page.count('class="math notranslate nohighlight"') >= 3 and "mathjax" in page.lower()
     images = [p for p in (book / "_images").iterdir() if p.suffix == ".png"]
-    assert len(images) == 1 and f'src="_images/{images[0].name}"' in page
+    assert len(images) == 1 and page.count(f'src="_images/{images[0].name}"') == 2
+    # the explorer shows its PNG; no widget scripts are loaded
+    assert "widget-view+json" not in page and "require.js" not in page
     assert (run / "notebooks" / "00_data_tour.ipynb").read_bytes() == before  # not re-executed
     # a folder that is not a book is refused
     foreign = tmp_path / "foreign"

@@ -6,9 +6,10 @@ A quick run folder is prepared first (notebooks 00 and 01 through papermill, as 
 ``parameters`` cell is set to quick mode on that run folder. Each notebook is opened, run with
 Run > Run All Cells, and checked: every code cell ran, the kernel is idle, no cell shows an
 exception; notebook 05's two ipywidgets explorers render as live widgets and moving a slider
-(arrow keys on its handle) redraws the explorer's figure. Then the book of the run folder
-(``make book``, mindkit.book) is built and each of its pages is opened from ``file://`` URLs:
-every page loads and every figure has pixels. Screenshots go to ``<run_dir>/screenshots/``.
+(arrow keys on its handle) redraws the explorer's figure (its pixels change). Then the book of
+the run folder (``make book``, mindkit.book) is built and each of its pages is opened from
+``file://`` URLs: every page loads, every figure has pixels, ``<details>`` blocks and equations
+are there. Screenshots go to ``<run_dir>/screenshots/``.
 
 Needs Chromium and its driver (Debian: ``apt-get install -y chromium chromium-driver``;
 ``.ci/run`` installs them when it can) and selenium (the dev extra); the module is skipped,
@@ -336,6 +337,7 @@ class LabNotebook:
         self.driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", cell)
         self.screenshot(f"{label}_before")
         before_value, before_src = readout.text, _figure_src(cell)
+        before_pixels = _figure_pixels(self.driver, cell)
         handle = slider.find_element(By.CSS_SELECTOR, ".noUi-handle")
         handle.click()
         for _ in range(3):
@@ -345,15 +347,37 @@ class LabNotebook:
         wait_for("the kernel to be idle after the slider's updates",
                  lambda: self.kernel_status() == "idle", 60)
         assert readout.text != before_value, (label, before_value, readout.text)
-        assert _figure_src(cell) != before_src
+        wait_for("the new figure to be decoded", lambda: _figure(cell).get_attribute(
+            "naturalWidth") not in (None, "0"), 10, 0.2)
+        assert _figure_pixels(self.driver, cell) != before_pixels, f"{label}: the same picture"
         self.screenshot(f"{label}_moved")
 
 
+# the explorer's figure: an ipywidgets Image in the widget's view (or, from an explorer that
+# displays a plain PNG output below its controls, that output's image)
+FIGURE = (".jupyter-widgets img.widget-image, "
+          '.jp-OutputArea-output[data-mime-type="image/png"] img')
+
+
+def _figure(cell):
+    imgs = cell.find_elements(By.CSS_SELECTOR, FIGURE)
+    assert len(imgs) == 1, f"{len(imgs)} figures in the explorer's output"
+    return imgs[0]
+
+
 def _figure_src(cell) -> str:
-    imgs = cell.find_elements(By.CSS_SELECTOR,
-                              '.jp-OutputArea-output[data-mime-type="image/png"] img')
-    assert len(imgs) == 1, f"{len(imgs)} figures under the widget"
-    return imgs[0].get_attribute("src")
+    return _figure(cell).get_attribute("src")
+
+
+def _figure_pixels(driver, cell) -> str:
+    """The figure as the browser decoded it: a PNG data URL of its pixels (drawn on a
+    canvas), so two pictures compare by content, not by URL."""
+    return driver.execute_script("""
+        const img = arguments[0];
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        c.getContext('2d').drawImage(img, 0, 0);
+        return c.toDataURL('image/png');""", _figure(cell))
 
 
 @pytest.mark.parametrize("name", LAB_NOTEBOOKS)
@@ -399,6 +423,11 @@ def test_book_pages_load_with_their_figures(run_dir, driver):
         assert not broken, f"{page.name}: images without pixels: {broken}"
         if page.stem in names:  # every prepared notebook draws figures
             assert sizes, f"{page.name}: no figure"
+            source = (run_dir / "notebooks" / f"{page.stem}.ipynb").read_text()
+            if "<details" in source:  # the collapsed answers stay collapsible
+                assert driver.find_elements(By.CSS_SELECTOR, "details > summary"), page.name
+            if "$$" in source:  # equations are marked up for MathJax
+                assert driver.find_elements(By.CSS_SELECTOR, "div.math"), page.name
     driver.get(index.as_uri())
     links = [a.get_attribute("href").rsplit("/", 1)[-1] for a in driver.find_elements(
         By.CSS_SELECTOR, "table a.reference.internal")]
