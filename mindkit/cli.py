@@ -1,6 +1,6 @@
 """The ``mindkit`` command line: run the notebook series, print a run's results.
 
-    python -m mindkit.cli run --run-dir runs/demo [--dataset avdigits] [--quick] [--param N=V]
+    python -m mindkit.cli run --run-dir runs/demo [--dataset NAME|FOLDER] [--quick] [--param N=V]
                               [--device auto|cpu|cuda|mps]
     python -m mindkit.cli results runs/demo
     python -m mindkit.cli sweep NOTEBOOK [NOTEBOOK ...] --out DIR -p NAME V1,V2 ... [--grid F]
@@ -103,6 +103,16 @@ def run_parameters(notebooks, base: dict, items: list[str]) -> dict[str, dict]:
             for (name, declared), given in zip(specs, per)}
 
 
+def dataset_arg(name: str) -> str:
+    """``--dataset`` as the notebooks receive it: a dataset folder (an existing folder holding
+    ``dataset.json``, docs/your-data.md) as its absolute path, since the notebooks run in the
+    notebooks folder; anything else (a registered name) as given."""
+    path = Path(name).expanduser()
+    if path.is_dir() and (path / "dataset.json").is_file():
+        return str(path.resolve())
+    return name
+
+
 def cmd_run(args) -> int:
     from mindkit.run import run_dir_for
 
@@ -111,7 +121,7 @@ def cmd_run(args) -> int:
         print(f"[mindkit] quick mode: {args.run_dir} holds a full run; this quick run goes to "
               f"{run_dir}", flush=True)
     notebooks = NOTEBOOKS if args.all else args.notebooks or SERIES
-    base = {"dataset": args.dataset, "seed": args.seed, "quick": args.quick,
+    base = {"dataset": dataset_arg(args.dataset), "seed": args.seed, "quick": args.quick,
             "run_dir": str(run_dir)}
     device = check_device(args.device)
     if device is not None:  # else each notebook keeps its own default ("auto")
@@ -289,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="execute the notebook series with papermill")
     r.add_argument("--run-dir", default="runs/demo")
-    r.add_argument("--dataset", default="avdigits")
+    r.add_argument("--dataset", default="avdigits",
+                   help="a registered dataset name or the path of a dataset folder "
+                   "(docs/your-data.md)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--quick", action="store_true",
                    help="tiny subsample and few epochs: each notebook prints what quick changed; "

@@ -7,7 +7,10 @@ the number of outputs, the modality specs, the mindkit version, and the **finger
 (:func:`dataset_fingerprint`): one hash over all of these that covers every option that changes
 the data (difficulty, noise levels, pairing, shares kept, image size, subsampling, ...). Options
 that only say where files are or how they are read (:data:`NON_DATA_OPTIONS`: data roots, cache
-folders, progress bars) are left out, so the same data read from another copy matches.
+folders, a dataset folder's path, progress bars) are left out, so the same data read from another
+copy matches. A user's own data carries a hash of its content among its options
+(``content_hash`` of a dataset folder, ``data_hash`` of ``from_arrays``), so changed data has
+another fingerprint.
 
 :func:`check_provenance` compares a saved record with the dataset at hand and raises
 :class:`StaleStateError` naming every mismatch (each option that differs, with both values) and
@@ -24,8 +27,11 @@ from mindkit.models.unimodal import spec_to_dict
 
 # fields that must agree for a saved model to be used on a dataset
 MATCH_FIELDS = ("dataset", "split_hash", "task", "num_outputs")
-NON_DATA_OPTIONS = ("ehr_root", "cxr_root", "notes_root", "cache_dir", "use_cache", "progress")
-"""Dataset options that do not change the data (where it is read from, caching, progress)."""
+NON_DATA_OPTIONS = ("ehr_root", "cxr_root", "notes_root", "cache_dir", "use_cache", "progress",
+                    "folder")
+"""Dataset options that do not change the data (where it is read from, caching, progress). A
+dataset folder's ``folder`` is where it was read; its ``content_hash`` (a hash of every file
+read) is a data option, so a changed file changes the fingerprint."""
 
 
 class StaleStateError(ValueError):

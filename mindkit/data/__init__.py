@@ -1,6 +1,8 @@
 """Datasets that follow the batch contract of :mod:`mindkit.data.base`.
 
-``load(name, **options)`` builds a registered dataset; ``available()`` lists the names.
+``load(name, **options)`` builds a registered dataset, or reads a dataset folder when ``name`` is
+the path of one (:mod:`mindkit.data.folder`); ``available()`` lists the names.
+:func:`from_arrays` builds a dataset from a researcher's own arrays (docs/your-data.md).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mindkit.data.base import (
     iterate_batches,
 )
 from mindkit.data.registry import DATASETS, available, load
+from mindkit.data.user import DataError, from_arrays
 
 __all__ = [
     "Batch",
@@ -27,6 +30,8 @@ __all__ = [
     "Split",
     "iterate_batches",
     "DATASETS",
+    "DataError",
     "available",
+    "from_arrays",
     "load",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mindkit.data.base import MultimodalDataset
+from mindkit.data.folder import is_dataset_folder, read_folder
 from mindkit.registry import Registry
 
 DATASETS: Registry[Callable[..., MultimodalDataset]] = Registry("dataset")
@@ -94,8 +95,23 @@ def available() -> list[str]:
 
 
 def load(name: str, **options) -> MultimodalDataset:
-    """Build dataset ``name`` with its ``options`` (see each builder's docstring)."""
-    return DATASETS.get(name)(**options)
+    """Build dataset ``name`` with its ``options`` (see each builder's docstring).
+
+    A ``name`` that is not registered but is the path of an existing folder is read as a
+    dataset folder (:func:`mindkit.data.folder.read_folder`, docs/your-data.md); its options
+    are ``seed``, ``val_fraction`` and ``test_fraction``. Registered names come first."""
+    name = str(name)  # a pathlib.Path names a folder as well
+    if name in DATASETS:
+        return DATASETS.get(name)(**options)
+    if is_dataset_folder(name):
+        return read_folder(name, **options)
+    if any(c in name for c in "/\\") or name.startswith((".", "~")):
+        raise FileNotFoundError(
+            f"no dataset folder {name!r} (resolved: {Path(name).expanduser().resolve()}) and "
+            f"no registered dataset of that name; give the path of an existing folder "
+            f"(docs/your-data.md) or one of: {', '.join(DATASETS.names())}")
+    raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS.names())}, "
+                   "or the path of a dataset folder (docs/your-data.md)")
 
 
 COUNT_COLUMNS = ("outputs", "n_train", "n_val", "n_test")
