@@ -43,8 +43,9 @@ def replication_frame(collected: pd.DataFrame, where: str = "the sweep") -> pd.D
     df = df[df["status"].eq("ok")].copy()
     if df.empty:
         raise ValueError(f"every run of {where} failed ({failed})")
-    name = "record.dataset" if "record.dataset" in df else "dataset"
-    df["dataset_name"] = df[name]
+    # a record's own dataset name (its display name) where it differs from the sweep parameter
+    df["dataset_name"] = (df["record.dataset"].fillna(df["dataset"]) if "record.dataset" in df
+                          else df["dataset"])
     df.attrs["failed"] = failed
     return df
 
