@@ -10,7 +10,7 @@ DATASET ?= avdigits
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mindkit-installed
 
-.PHONY: demo test lab setup clean-runs study series classroom book
+.PHONY: demo test lab setup clean-runs study series classroom book replication
 
 $(STAMP): pyproject.toml Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -35,6 +35,14 @@ demo: $(STAMP)
 CLASS_DIR ?= runs/classroom
 classroom: $(STAMP)
 	$(PY) -m mindkit.cli run --all --run-dir $(CLASS_DIR) --dataset $(DATASET)
+
+# the replication study: notebook 07 over every dataset of the kit (3 seeds, one shared model
+# store; resumable), then notebook 09 reads it into runs/replication-report
+replication: $(STAMP)
+	$(PY) -m mindkit.cli sweep 07_mckd_and_comparison --grid notebooks/sweeps/replication.yaml \
+		--out runs/replication --workers 2
+	$(PY) -m mindkit.cli run --run-dir runs/replication-report --notebooks 09_replication \
+		--param sweep_dir=$(CURDIR)/runs/replication
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -30,11 +30,12 @@ sys.path.insert(0, str(ROOT))
 # their own totals below
 # (the split of the 30 minutes follows a first timed run at these defaults: 00-02 took 1.8 min
 # together, 05 0.6, 07 3.0, 08 3.7; the model-heavy 03, 04 and 06 get the rest. 01b's minute
-# came from 07, the notebook with the most slack: 0.9 min measured against 3.5)
+# came from 07, the notebook with the most slack: 0.9 min measured against 3.5; so did 09's half
+# minute: 09 reads notebook 07's records, or a replication sweep run apart from the series)
 BUDGET_MIN = {"00_data_tour": 0.5, "01_teachers": 1.5, "01b_kd_in_ten_minutes": 1.0,
               "02_mind_distillation": 1.0, "03_baselines_and_ablations": 6.5,
               "04_missing_modalities": 5.0, "05_explain": 1.0, "06_bottleneck_gm": 7.0,
-              "07_mckd_and_comparison": 2.5, "08_sweep_analysis": 4.0}
+              "07_mckd_and_comparison": 2.0, "08_sweep_analysis": 4.0, "09_replication": 0.5}
 DEMO = ("00_data_tour", "01_teachers", "01b_kd_in_ten_minutes", "02_mind_distillation")
 DEMO_MIN, SERIES_MIN = 5.0, 30.0
 

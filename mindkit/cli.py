@@ -27,7 +27,8 @@ from mindkit.notebook import NOTEBOOK_DIR, ParameterError, execute_notebook
 # the demo (01b, a hands-on introduction to KD, sorts between 01 and 02)
 SERIES = ("00_data_tour", "01_teachers", "01b_kd_in_ten_minutes", "02_mind_distillation")
 NOTEBOOKS = SERIES + ("03_baselines_and_ablations", "04_missing_modalities", "05_explain",
-                      "06_bottleneck_gm", "07_mckd_and_comparison", "08_sweep_analysis")
+                      "06_bottleneck_gm", "07_mckd_and_comparison", "08_sweep_analysis",
+                      "09_replication")
 # parameters that ``mindkit run`` sets through its own flags (device: the notebooks that train
 # or score models declare it)
 RUN_FLAGS = {name: f"it has its own flag: use --{name.replace('_', '-')}"

@@ -30,8 +30,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from mindkit.notebook import execute_notebook  # noqa: E402
 
 CHECKS = {  # notebook -> (marker in a code cell, picture name)
-    "00_data_tour": [("datasets_table(", "datasets_table"), ("plot_class_balance", "class_balance"),
-                     ("plot_availability", "availability")],
+    "00_data_tour": [("datasets_table(", "datasets_table"),
+                     ("fig = plot_class_balance(ds)", "class_balance"),
+                     ("fig = plot_availability(ds)", "availability")],
     "01_teachers": [("train_teachers(", "training_notices")],
     "02_mind_distillation": [("LivePlot(", "live_plot_and_bar")],
     "05_explain": [("kd.save(", "kd_explorer"), ("viewer.save(", "attribution_viewer")],

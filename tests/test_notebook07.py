@@ -34,3 +34,15 @@ def test_notebook_07_runs_quick(tmp_path):
     assert set(imp["method"]) == {"mckd"} and (imp[cols].sum(axis=1) - 1).abs().max() < 1e-6
     for fig in ("07_side_by_side", "07_missing_curves", "07_importances"):
         assert (run / f"{fig}.png").stat().st_size > 0
+    # notebook 09 reads this run folder's notebook-07 records (one dataset) when no sweep is given
+    execute_notebook("09_replication", run, {"dataset": "avdigits", "seed": 0, "quick": True,
+                                             "run_dir": str(run)})
+    recs = [r for r in json.loads((run / "metrics.json").read_text())
+            if r.get("notebook") == "09_replication"]
+    diffs = [r for r in recs if r["statistic"] == "replication_difference"]
+    assert {r["method_a"] for r in diffs} == methods - {"no_kd"}
+    assert {r["pattern"] for r in diffs} == {"audio+image", "audio", "image"}
+    assert all(r["verdict"] in ("holds", "fails", "undecided") for r in diffs)
+    claims = pd.read_csv(run / "09_claims.csv")
+    assert len(claims) == 5 and (claims["n_cases"] >= 1).all()
+    assert (run / "09_forest.png").stat().st_size > 0
