@@ -32,6 +32,8 @@ import contextlib
 import hashlib
 import json
 import math
+import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -309,9 +311,6 @@ def copy_run(src: str | Path, dst: str | Path) -> Path:
     ``src``'s run trained (through the copied store) and train nothing again. Files mindkit only
     ever replaces (checkpoints, prediction and table files, figures) are hard links where the
     file system allows; databases and everything else are copied. ``dst`` must not exist."""
-    import os
-    import shutil
-
     src, dst = Path(src), Path(dst)
     if not (src / "dataset.json").exists():
         raise FileNotFoundError(f"{src} is not a run folder (no dataset.json): run the series "

@@ -77,18 +77,14 @@ def _with_pattern_class(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def primary_records(df: pd.DataFrame, statistic: str) -> pd.DataFrame:
-    """Records of ``statistic`` in each dataset's primary metric (its task's first metric)."""
-    from mindkit.evaluate.metrics import primary_metric
-
+    """Records of ``statistic`` in each dataset's primary metric: accuracy where the dataset
+    reports it (multiclass tasks), else AUROC (binary and multilabel), as ``primary_metric``
+    picks them (the records do not name their task)."""
     d = df[df["statistic"].eq(statistic)].copy()
     if d.empty:
         raise ValueError(f"no {statistic!r} records: is this a sweep of notebook 07?")
-    tasks = df.groupby("dataset")["task"].first() if "task" in df else None
-    if tasks is not None and tasks.notna().all():
-        keep = {ds: primary_metric(t) for ds, t in tasks.items()}
-    else:  # records without a task: the metric that every dataset reports first
-        keep = {ds: ("accuracy" if "accuracy" in set(g["metric"]) else "auroc")
-                for ds, g in d.groupby("dataset")}
+    keep = {ds: ("accuracy" if "accuracy" in set(g["metric"]) else "auroc")
+            for ds, g in d.groupby("dataset")}
     d = d[[keep[ds] == m for ds, m in zip(d["dataset"], d["metric"])]]
     return _with_pattern_class(d)
 
@@ -124,7 +120,7 @@ def differences(df: pd.DataFrame, reference: str = "no_kd",
             if r is None:
                 continue
             s = per_seed[per_seed["dataset"].eq(ds) & per_seed["pattern"].eq(pat)]
-            ps, _ = _pair_all(s, other, reference)
+            ps = _pair_all(s, other, reference)
             lo, hi = sorted((sign * r["ci_low"], sign * r["ci_high"]))
             rows.append({
                 "dataset": ds, "dataset_name": r["dataset_name"], "pattern": pat,
@@ -145,10 +141,11 @@ def _pair(g: pd.DataFrame, a: str, b: str):
     return (-1, hit.iloc[0]) if len(hit) else (1, None)
 
 
-def _pair_all(g: pd.DataFrame, a: str, b: str) -> tuple[list[float], int]:
+def _pair_all(g: pd.DataFrame, a: str, b: str) -> list[float]:
+    """Every ``a - b`` value of ``g``, a record of ``b - a`` turned around."""
     fwd = g[g["method_a"].eq(a) & g["method_b"].eq(b)]["value"].astype(float).tolist()
     back = g[g["method_a"].eq(b) & g["method_b"].eq(a)]["value"].astype(float).tolist()
-    return fwd + [-v for v in back], len(fwd) + len(back)
+    return fwd + [-v for v in back]
 
 
 def seeds_needed(mean: float, std: float, cap: int = 1000) -> float:
